@@ -1,0 +1,72 @@
+"""What the loops need from a method: `Pretrainer.training_step` and `Evaluator.fit` / `score`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from ab_core.specs import BackboneSpec, DataSpec
+
+
+@dataclass
+class Batch:
+    """One batch as the data loaders give it: decoded, centre-cropped, not yet normalised."""
+
+    images: Tensor  # (B, 3, H, W) uint8
+    labels: Tensor  # (B,) int64; class index, or 0 = good / 1 = defective for anomaly test sets
+    masks: Tensor | None = None  # (B, 1, H, W) uint8 0/1 defect masks where the dataset has them
+    paths: list[str] = field(default_factory=list)
+
+    def to(self, device: torch.device) -> Batch:
+        masks = None if self.masks is None else self.masks.to(device, non_blocking=True)
+        return Batch(
+            self.images.to(device, non_blocking=True), self.labels.to(device), masks, self.paths
+        )
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a method builder may read besides its own params."""
+
+    backbone: BackboneSpec
+    data: DataSpec
+    num_classes: int
+    device: torch.device
+    seed: int
+
+
+class Pretrainer(nn.Module):
+    """Base of the pretraining methods: holds `backbone` (what gets exported) and any heads."""
+
+    backbone: nn.Module
+
+    def forward(self, batch: Batch) -> Tensor:
+        """`training_step`, so that a DistributedDataParallel wrapper sees the call and syncs gradients."""
+        return self.training_step(batch)
+
+    def training_step(self, batch: Batch) -> Tensor:
+        """The scalar loss of one micro-batch; the loop does backward, accumulation and the step."""
+        raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Called after each optimiser step (momentum teachers, queues); nothing by default."""
+
+    def step_metrics(self) -> dict[str, float]:
+        """Extra metrics of the last training_step (e.g. top-1); none by default."""
+        return {}
+
+    def head_state(self) -> dict[str, Tensor]:
+        """State of the heads saved beside the backbone (projection head, classifier)."""
+        return {}
+
+
+class Evaluator(Protocol):
+    """An evaluator fits on normal / training data and scores batches; it never trains the backbone."""
+
+    def fit(self, batches: Iterable[Batch]) -> None: ...
+
+    def score(self, batch: Batch) -> dict[str, Tensor]: ...

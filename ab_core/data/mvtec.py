@@ -1,0 +1,88 @@
+"""The MVTec-AD layout: <root>/<category>/{train/good, test/<defect>, ground_truth/<defect>/*_mask.png}."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from ab_core.data.dataset import FileDataset, FileItem
+from ab_core.data.image_folder import image_files
+from ab_core.errors import DataError
+from ab_core.specs import DataSpec
+
+GOOD = "good"
+CLASSES = ["good", "defective"]
+
+
+def layout(root: Path) -> str:
+    return (
+        f"expected {root}/<category>/train/good, {root}/<category>/test/<defect>, "
+        f"{root}/<category>/ground_truth/<defect>/*_mask.png"
+    )
+
+
+def found_categories(root: Path) -> list[str]:
+    """Sorted names of the directories under root that hold train/good."""
+    if not root.is_dir():
+        raise DataError(f"mvtec root {str(root)!r} does not exist; {layout(root)}")
+    return sorted(p.name for p in root.iterdir() if (p / "train" / GOOD).is_dir())
+
+
+def check_category(root: Path, category: str) -> Path:
+    folder = root / category
+    if not (folder / "train" / GOOD).is_dir():
+        found = found_categories(root)
+        raise DataError(
+            f"mvtec root {str(root)!r} has no category {category!r}; {layout(root)}; "
+            f"found: {', '.join(found) if found else 'no categories'}"
+        )
+    return folder
+
+
+def _mask_file(folder: Path, defect: str, stem: str) -> Path | None:
+    for name in (f"{stem}_mask.png", f"{stem}.png"):
+        path = folder / "ground_truth" / defect / name
+        if path.is_file():
+            return path
+    return None
+
+
+def _train_items(folder: Path) -> list[FileItem]:
+    files = image_files(folder / "train" / GOOD)
+    if not files:
+        raise DataError(f"mvtec train folder {str(folder / 'train' / GOOD)!r} holds no images")
+    return [FileItem(p, 0) for p in files]
+
+
+def _test_items(folder: Path, missing: list[str]) -> list[FileItem]:
+    test = folder / "test"
+    if not test.is_dir():
+        raise DataError(f"mvtec category {str(folder)!r} has no test folder; {layout(folder.parent)}")
+    items = []
+    for defect_dir in sorted(p for p in test.iterdir() if p.is_dir()):
+        defect = defect_dir.name
+        for path in image_files(defect_dir):
+            if defect == GOOD:
+                items.append(FileItem(path, 0, zero_mask=True))
+                continue
+            mask = _mask_file(folder, defect, path.stem)
+            if mask is None:
+                missing.append(str(path))
+            items.append(FileItem(path, 1, mask_path=mask, zero_mask=mask is None))
+    if not items:
+        raise DataError(f"mvtec test folder {str(test)!r} holds no images in <defect> folders")
+    return items
+
+
+def open_mvtec(data: DataSpec, split: Literal["train", "test"], category: str | None) -> FileDataset:
+    """One category (or, with category None, every category of `categories`) of an MVTec-style root."""
+    root = Path(data.root)
+    names = [category] if category is not None else (data.categories or found_categories(root))
+    if not names:
+        raise DataError(f"mvtec root {str(root)!r} has no categories; {layout(root)}")
+    items: list[FileItem] = []
+    missing: list[str] = []
+    for name in names:
+        folder = check_category(root, name)
+        items += _train_items(folder) if split == "train" else _test_items(folder, missing)
+    return FileDataset(root, items, list(CLASSES), data.resize, data.crop, missing_masks=missing)

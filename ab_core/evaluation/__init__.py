@@ -1,0 +1,1 @@
+"""Evaluating backbones: anomaly metrics, streaming Gaussians, anomaly maps, the runner and its artifacts."""

@@ -1,0 +1,36 @@
+"""The frozen encoder every evaluator starts from: weights source, eval mode, and the spec's preprocessing."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ab_core.contracts import BuildContext
+from ab_core.data.augment import normalize
+from ab_core.models.backbone import ResNetBackbone, build_backbone
+
+
+def frozen_backbone(ctx: BuildContext) -> ResNetBackbone:
+    """The spec's backbone (weights 'none' | 'imagenet' | checkpoint dir), frozen and in eval mode.
+
+    Seam: once the service exists, a job id given as `weights` resolves to that job's final checkpoint
+    directory here, before `build_backbone` reads it.
+    """
+    backbone = build_backbone(ctx.backbone)
+    backbone.requires_grad_(False)
+    return backbone.eval().to(ctx.device)
+
+
+def prepare(images: Tensor, ctx: BuildContext) -> Tensor:
+    """uint8 (B, 3, H, W) from a loader -> normalised float (B, 3, H, W) on the evaluator's device."""
+    return normalize(images.to(ctx.device, non_blocking=True), ctx.data.mean, ctx.data.std)
+
+
+def state_snapshot(module: torch.nn.Module) -> dict[str, Tensor]:
+    """A detached copy of every parameter and buffer, to prove later that nothing changed."""
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def changed_entries(module: torch.nn.Module, snapshot: dict[str, Tensor]) -> list[str]:
+    """Names of the parameters / buffers that differ (bit for bit) from `snapshot`."""
+    return [name for name, value in module.state_dict().items() if not torch.equal(value, snapshot[name])]

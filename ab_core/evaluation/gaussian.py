@@ -1,0 +1,56 @@
+"""Streaming per-position Gaussian statistics: mean and covariance without keeping any embedding.
+
+Other PaDiM ports stack every training embedding into one (N, d, H*W) bank before calling
+`torch.cov`, and run out of memory on large categories. Here each batch only adds to running sums.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class StreamingGaussian(nn.Module):
+    """One multivariate Gaussian per patch position, fitted from batches (PaDiM, Defard et al. 2021).
+
+    Sums are kept in float64 and shifted by the first batch's mean (the "shifted data" algorithm),
+    so `sum of outer products - n * mean mean^T` does not cancel catastrophically.
+    """
+
+    def __init__(self, dim: int, positions: int):
+        super().__init__()
+        self.dim, self.positions = dim, positions
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("shift", torch.zeros(positions, dim, dtype=torch.float64))
+        self.register_buffer("sum", torch.zeros(positions, dim, dtype=torch.float64))  # (P, d)
+        self.register_buffer("outer", torch.zeros(positions, dim, dim, dtype=torch.float64))  # (P, d, d)
+
+    @torch.no_grad()
+    def update(self, embeddings: Tensor) -> None:
+        """Add a batch of embeddings (B, d, P)."""
+        batch, dim, positions = embeddings.shape
+        if (dim, positions) != (self.dim, self.positions):
+            raise ValueError(
+                f"embeddings of shape (B, {dim}, {positions}) do not fit a Gaussian of "
+                f"dim {self.dim} over {self.positions} positions"
+            )
+        x = embeddings.to(torch.float64).permute(2, 0, 1)  # (P, B, d)
+        if self.count == 0:
+            self.shift.copy_(x.mean(dim=1))
+        x = x - self.shift.unsqueeze(1)
+        self.sum += x.sum(dim=1)
+        self.outer.baddbmm_(x.transpose(1, 2), x)  # += x^T x per position, (P, d, d), in place
+        self.count += batch
+
+    def mean(self) -> Tensor:
+        """(P, d) float64."""
+        return self.shift + self.sum / self.count
+
+    def covariance(self) -> Tensor:
+        """(P, d, d) float64, unbiased (divides by n - 1) like `torch.cov`."""
+        n = self.count
+        if n < 2:
+            raise ValueError(f"a covariance needs at least 2 samples, got {int(n)}")
+        centred = self.sum / n  # mean of the shifted data, (P, d)
+        outer = self.outer - n * centred.unsqueeze(2) * centred.unsqueeze(1)
+        return outer / (n - 1)

@@ -1,0 +1,158 @@
+"""The evaluation loop: fit an evaluator per category, score the test split, write metrics and pictures."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ab_core.specs import JobSpec  # isort: skip (first: it imports every method)
+from ab_core import registry
+from ab_core.contracts import Batch, BuildContext
+from ab_core.data.loader import ImageDataset, categories, make_loader, open_dataset
+from ab_core.errors import SpecError
+from ab_core.evaluation import artifacts
+from ab_core.evaluation.scoring import anomaly_metrics, score_dataset
+from ab_core.evaluation.table import markdown_table, mean_row
+from ab_core.provenance import code_version
+
+
+class EpochBatches:
+    """A re-iterable training loader: each pass is the next epoch, in a new order fixed by (seed, epoch)."""
+
+    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, num_workers: int = 0):
+        self.dataset, self.seed, self.num_workers = dataset, seed, num_workers
+        self.batch_size = min(batch_size, len(dataset))
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[Batch]:
+        loader = make_loader(self.dataset, self.batch_size, seed=self.seed, epoch=self.epoch,
+                             shuffle=True, drop_last=False, num_workers=self.num_workers)
+        self.epoch += 1
+        return iter(loader)
+
+
+def evaluate(spec: JobSpec, out_dir: Path, report: Callable[..., None], device: torch.device) -> dict:
+    """Run `spec.method` on `spec.data` with `spec.backbone`; write artifacts and results.json in out_dir.
+
+    Anomaly evaluators run once per category and call report({"category": ..., metrics...}) for each;
+    classifiers (the linear probe) report top-1 / top-5 once.
+    """
+    entry = registry.get(spec.method.method)
+    if entry.role != "evaluate":
+        raise SpecError([f"method: {entry.name!r} is a {entry.role} method, not an evaluator"])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    header = {
+        "method": entry.name,
+        "params": spec.method.model_dump(mode="json"),
+        "backbone": spec.backbone.model_dump(mode="json"),
+        "data": spec.data.model_dump(mode="json"),
+        "seed": spec.seed,
+        "code_version": code_version(),
+    }
+    if getattr(spec.method, "task", "anomaly") == "classification":
+        results = header | _classify(spec, entry, out_dir, report, device)
+    else:
+        results = header | _detect_anomalies(spec, entry, out_dir, report, device)
+    artifacts.write_json(out_dir / "results.json", results)
+    return results
+
+
+def _context(spec: JobSpec, device: torch.device, num_classes: int) -> BuildContext:
+    return BuildContext(spec.backbone, spec.data, num_classes, torch.device(device), spec.seed)
+
+
+def _detect_anomalies(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
+                      report: Callable[..., None], device: torch.device) -> dict[str, Any]:
+    if spec.data.dataset != "mvtec":
+        raise SpecError([f"data.dataset: {entry.name} evaluates anomaly data in the MVTec layout; "
+                         f"got {spec.data.dataset!r}, accepted: 'mvtec'"])
+    per_category: dict[str, dict[str, Any]] = {}
+    for category in categories(spec.data):
+        per_category[category] = _one_category(spec, entry, category, out_dir / category, report, device)
+    mean = mean_row(per_category)
+    table = markdown_table(per_category, mean)
+    (out_dir / "table.md").write_text(table)
+    return {"categories": per_category, "mean": mean, "table": table}
+
+
+def _one_category(spec: JobSpec, entry: registry.MethodEntry, category: str, folder: Path,
+                  report: Callable[..., None], device: torch.device) -> dict[str, Any]:
+    torch.manual_seed(spec.seed)  # the same initial weights for every category
+    train = open_dataset(spec.data, "train", category, spec.seed)
+    test = open_dataset(spec.data, "test", category, spec.seed)
+    evaluator = entry.build(spec.method, _context(spec, device, num_classes=2))
+    if hasattr(evaluator, "on_epoch"):
+        evaluator.on_epoch = lambda epoch, loss: report({"category": category, "epoch": epoch, "loss": loss})
+
+    started = time.perf_counter()
+    evaluator.fit(EpochBatches(train, spec.data.batch_size, spec.seed, spec.data.num_workers))
+    fitted = time.perf_counter()
+    scored = score_dataset(evaluator, test, spec.data.batch_size, spec.seed)
+    metrics = anomaly_metrics(scored)
+    metrics |= {"fit_seconds": fitted - started, "test_seconds": time.perf_counter() - fitted,
+                "train_images": len(train)}
+    del evaluator
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()
+
+    folder.mkdir(parents=True, exist_ok=True)
+    artifacts.write_scores_csv(folder / "scores.csv", scored)
+    artifacts.write_roc_png(folder / "roc.png", scored, f"{entry.name} / {category}", metrics)
+    overlays = folder / "overlays"
+    overlays.mkdir(exist_ok=True)
+    low, high = float(scored.maps.min()), float(scored.maps.max())  # one colour scale per category
+    for kind, index in artifacts.overlay_picks(scored):
+        name = f"{kind}_{Path(scored.paths[index]).parent.name}_{Path(scored.paths[index]).stem}.png"
+        artifacts.write_overlay_png(overlays / name, test[index].image, scored, index, low, high)
+    report({"category": category} | {k: v for k, v in metrics.items() if not isinstance(v, list)})
+    return metrics
+
+
+def _classify(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
+              report: Callable[..., None], device: torch.device) -> dict[str, Any]:
+    from ab_core.methods.linear_probe import top_k_accuracy
+
+    train = open_dataset(spec.data, "train", None, spec.seed)
+    test = open_dataset(spec.data, "test", None, spec.seed)
+    torch.manual_seed(spec.seed)
+    probe = entry.build(spec.method, _context(spec, device, num_classes=len(train.classes)))
+    started = time.perf_counter()
+    batch_size = min(spec.data.batch_size, len(train))
+    probe.fit(make_loader(train, batch_size, seed=spec.seed, shuffle=False, drop_last=False,
+                          num_workers=spec.data.num_workers))
+    fitted = time.perf_counter()
+    logits, labels, paths = [], [], []
+    for batch in make_loader(test, min(spec.data.batch_size, len(test)), seed=spec.seed, shuffle=False,
+                             drop_last=False, num_workers=spec.data.num_workers):
+        logits.append(probe.score(batch)["logits"].float().cpu())
+        labels.append(batch.labels.cpu())
+        paths += batch.paths
+    all_logits, all_labels = torch.cat(logits), torch.cat(labels)  # (N, C), (N,)
+    metrics = {
+        "top1": top_k_accuracy(all_logits, all_labels, 1),
+        "top5": top_k_accuracy(all_logits, all_labels, 5),  # top-k with k = min(5, classes)
+        "classes": len(train.classes),
+        "train_images": len(train),
+        "test_images": len(test),
+        "fit_seconds": fitted - started,
+        "test_seconds": time.perf_counter() - fitted,
+    }
+    _write_predictions(out_dir / "predictions.csv", paths, all_labels, all_logits, train.classes)
+    report(dict(metrics))
+    return metrics
+
+
+def _write_predictions(path: Path, paths: list[str], labels: torch.Tensor, logits: torch.Tensor,
+                       classes: list[str]) -> None:
+    predicted = logits.argmax(dim=1)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "predicted", "correct"])
+        for name, label, guess in zip(paths, labels.tolist(), predicted.tolist(), strict=True):
+            writer.writerow([name, classes[label], classes[guess], int(label == guess)])

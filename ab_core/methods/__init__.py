@@ -1,0 +1,8 @@
+"""One module per pretrainer or evaluator; importing this package registers every one of them."""
+
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,0 +1,117 @@
+"""`padim` evaluator: one Gaussian per patch position over layer 1-3 features, Mahalanobis anomaly maps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from ab_core.contracts import Batch, BuildContext
+from ab_core.errors import DataError
+from ab_core.evaluation.anomaly_map import image_scores, to_image_size
+from ab_core.evaluation.encoder import frozen_backbone, prepare
+from ab_core.evaluation.gaussian import StreamingGaussian
+from ab_core.models.backbone import CHANNELS, ResNetBackbone
+from ab_core.params import StrictModel
+from ab_core.registry import register
+
+PADIM_LAYERS = ("layer1", "layer2", "layer3")
+
+
+class PadimParams(StrictModel):
+    task: ClassVar[str] = "anomaly"  # how the evaluation runner scores it
+    method: Literal["padim"] = "padim"
+    n_features: int = Field(100, ge=1, le=448, description="random channel subset of the 448 (r18/r34)")
+    eps: float = Field(0.01, gt=0, le=10, description="added to the covariance diagonal")
+    blur_sigma: float = Field(4.0, ge=0, le=32, description="Gaussian blur of the upsampled map")
+
+
+class PadimModel(nn.Module):
+    """PaDiM (Defard et al. 2021): "each patch position is described by a multivariate Gaussian".
+
+    Features of layers 1-3 are concatenated at layer-1 resolution, a fixed random subset of d channels
+    is kept, and a Gaussian per position is fitted by streaming sums; the anomaly score of a patch is
+    its Mahalanobis distance, computed through the Cholesky factor of covariance + eps I.
+    """
+
+    def __init__(self, backbone: ResNetBackbone, n_features: int, eps: float, blur_sigma: float, seed: int):
+        super().__init__()
+        self.backbone = backbone
+        total = sum(CHANNELS[name] for name in PADIM_LAYERS)
+        if n_features > total:
+            raise ValueError(f"n_features {n_features} exceeds the {total} channels of layers 1-3")
+        generator = torch.Generator().manual_seed(seed)
+        self.register_buffer("channels", torch.randperm(total, generator=generator)[:n_features])
+        self.eps, self.blur_sigma = eps, blur_sigma
+        self.gaussian: StreamingGaussian | None = None
+        self.register_buffer("mean", None)  # (P, d) float32 once fitted
+        self.register_buffer("cholesky", None)  # (P, d, d) lower-triangular, float32 once fitted
+
+    @torch.no_grad()
+    def embed(self, images: Tensor) -> Tensor:
+        """Normalised images (B, 3, H, W) -> embeddings (B, d, h, w) at layer-1 resolution."""
+        features = self.backbone.features(images, PADIM_LAYERS)
+        size = features["layer1"].shape[-2:]
+        maps = [features["layer1"]]
+        maps += [F.interpolate(features[name], size=size, mode="nearest") for name in PADIM_LAYERS[1:]]
+        return torch.cat(maps, dim=1).index_select(1, self.channels)  # (B, d, h, w)
+
+    @torch.no_grad()
+    def update(self, images: Tensor) -> None:
+        embeddings = self.embed(images)
+        batch, dim, height, width = embeddings.shape
+        if self.gaussian is None:
+            self.gaussian = StreamingGaussian(dim, height * width).to(images.device)
+        self.gaussian.update(embeddings.reshape(batch, dim, height * width))
+
+    @torch.no_grad()
+    def finish(self) -> None:
+        """Turn the running sums into mean and Cholesky factor; the sums are then dropped."""
+        if self.gaussian is None:
+            raise DataError("PaDiM got no training images to fit")
+        covariance = self.gaussian.covariance()
+        covariance.diagonal(dim1=-2, dim2=-1).add_(self.eps)  # + eps I
+        self.mean = self.gaussian.mean().float()
+        self.cholesky = torch.linalg.cholesky(covariance).float()
+        self.gaussian = None
+
+    @torch.no_grad()
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised images (B, 3, H, W) -> (image scores (B,), anomaly maps (B, 1, H, W))."""
+        if self.cholesky is None:
+            raise RuntimeError("PadimModel.forward before finish(): fit it on normal images first")
+        embeddings = self.embed(images)
+        batch, dim, height, width = embeddings.shape
+        diff = embeddings.reshape(batch, dim, -1).permute(2, 1, 0) - self.mean.unsqueeze(2)  # (P, d, B)
+        whitened = torch.linalg.solve_triangular(self.cholesky, diff, upper=False)  # L^-1 (x - mu)
+        distance = whitened.square().sum(dim=1).sqrt()  # (P, B)
+        patch_map = distance.transpose(0, 1).reshape(batch, 1, height, width)
+        maps = to_image_size(patch_map, tuple(images.shape[-2:]), self.blur_sigma)
+        return image_scores(maps), maps
+
+
+class PadimEvaluator:
+    """Fits `PadimModel` on normal training batches and scores test batches."""
+
+    def __init__(self, model: PadimModel, ctx: BuildContext):
+        self.model, self.ctx = model, ctx
+
+    def fit(self, batches: Iterable[Batch]) -> None:
+        for batch in batches:
+            self.model.update(prepare(batch.images, self.ctx))
+        self.model.finish()
+
+    def score(self, batch: Batch) -> dict[str, Tensor]:
+        scores, maps = self.model(prepare(batch.images, self.ctx))
+        return {"image_score": scores, "anomaly_map": maps}
+
+
+@register("evaluate", PadimParams, "PaDiM: per-position Gaussians on layer 1-3 features, Mahalanobis maps")
+def build(params: PadimParams, ctx: BuildContext) -> PadimEvaluator:
+    backbone = frozen_backbone(ctx)
+    model = PadimModel(backbone, params.n_features, params.eps, params.blur_sigma, ctx.seed)
+    return PadimEvaluator(model.to(ctx.device).eval(), ctx)

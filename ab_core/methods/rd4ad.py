@@ -1,0 +1,127 @@
+"""`rd4ad` evaluator: reverse distillation from the frozen backbone into a bottleneck + mirrored decoder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from ab_core.contracts import Batch, BuildContext
+from ab_core.errors import DataError
+from ab_core.evaluation.anomaly_map import gaussian_blur, image_scores
+from ab_core.evaluation.encoder import frozen_backbone, prepare
+from ab_core.evaluation.reverse_distillation import MirroredDecoder, OneClassBottleneck
+from ab_core.models.backbone import ResNetBackbone
+from ab_core.params import StrictModel
+from ab_core.registry import register
+
+TEACHER_LAYERS = ("layer1", "layer2", "layer3")
+
+
+class Rd4adParams(StrictModel):
+    task: ClassVar[str] = "anomaly"  # how the evaluation runner scores it
+    method: Literal["rd4ad"] = "rd4ad"
+    epochs: int = Field(200, ge=1, le=10_000, description="passes over the normal training images")
+    lr: float = Field(0.005, gt=0, le=1, description="Adam, betas (0.5, 0.999) as in the paper")
+    blur_sigma: float = Field(4.0, ge=0, le=32)
+
+
+def cosine_distance_loss(teacher: list[Tensor], student: list[Tensor]) -> Tensor:
+    """Sum over layers of the batch mean of 1 - cos(teacher map, student map), each map flattened."""
+    loss = teacher[0].new_zeros(())
+    for t, s in zip(teacher, student, strict=True):
+        loss = loss + (1 - F.cosine_similarity(t.flatten(1), s.flatten(1), dim=1)).mean()
+    return loss
+
+
+class ReverseDistillation(nn.Module):
+    """RD4AD (Deng & Li 2022): "the student decodes the teacher's one-class embedding in reverse".
+
+    The teacher is the backbone under evaluation: frozen and kept in eval mode for the whole run,
+    whatever `train()` is called with (its BN statistics must never move). Only the bottleneck and
+    the decoder learn. The anomaly map sums each layer's per-pixel 1 - cos(teacher, student).
+    """
+
+    def __init__(self, teacher: ResNetBackbone, blur_sigma: float):
+        super().__init__()
+        self.teacher = teacher.requires_grad_(False).eval()
+        self.bottleneck = OneClassBottleneck()
+        self.decoder = MirroredDecoder(teacher.arch)
+        self.blur_sigma = blur_sigma
+
+    def train(self, mode: bool = True) -> ReverseDistillation:
+        super().train(mode)
+        self.teacher.eval()  # the seed's lesson: a teacher in train mode drifts its BN statistics
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [*self.bottleneck.parameters(), *self.decoder.parameters()]
+
+    def forward(self, images: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """Normalised images (B, 3, H, W) -> (teacher maps, student maps), layers 1-3."""
+        with torch.no_grad():
+            features = self.teacher.features(images, TEACHER_LAYERS)
+        teacher = [features[name] for name in TEACHER_LAYERS]
+        student = self.decoder(self.bottleneck(*teacher))
+        student = [  # crops not divisible by 32 leave the decoder a pixel off: align to the teacher
+            s if s.shape[-2:] == t.shape[-2:] else F.interpolate(s, size=t.shape[-2:], mode="bilinear")
+            for t, s in zip(teacher, student, strict=True)
+        ]
+        return teacher, student
+
+    @torch.no_grad()
+    def anomaly_maps(self, images: Tensor) -> Tensor:
+        """Normalised images (B, 3, H, W) -> anomaly maps (B, 1, H, W)."""
+        teacher, student = self(images)
+        size = images.shape[-2:]
+        maps = images.new_zeros(images.shape[0], 1, *size)
+        for t, s in zip(teacher, student, strict=True):
+            distance = 1 - F.cosine_similarity(t, s, dim=1).unsqueeze(1)  # (B, 1, h, w)
+            maps += F.interpolate(distance, size=size, mode="bilinear", align_corners=False)
+        return gaussian_blur(maps, self.blur_sigma)
+
+
+class Rd4adEvaluator:
+    """Trains `ReverseDistillation` on normal batches for `epochs` passes, then scores test batches.
+
+    `fit` iterates `batches` once per epoch, so give it a re-iterable (the runner's loader does a new
+    shuffle each pass). `on_epoch(epoch, mean_loss)` is called after each epoch when set.
+    """
+
+    def __init__(self, model: ReverseDistillation, params: Rd4adParams, ctx: BuildContext):
+        self.model, self.params, self.ctx = model, params, ctx
+        self.on_epoch: Callable[[int, float], None] | None = None
+
+    def fit(self, batches: Iterable[Batch]) -> None:
+        optimizer = torch.optim.Adam(self.model.trainable_parameters(), lr=self.params.lr, betas=(0.5, 0.999))
+        self.model.train()
+        for epoch in range(self.params.epochs):
+            total, steps = 0.0, 0
+            for batch in batches:
+                if batch.images.shape[0] < 2:  # BatchNorm cannot train on a single image
+                    continue
+                loss = cosine_distance_loss(*self.model(prepare(batch.images, self.ctx)))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total, steps = total + loss.item(), steps + 1
+            if steps == 0:
+                raise DataError("RD4AD needs at least 2 normal training images per batch; got none")
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, total / steps)
+        self.model.eval()
+
+    def score(self, batch: Batch) -> dict[str, Tensor]:
+        self.model.eval()
+        maps = self.model.anomaly_maps(prepare(batch.images, self.ctx))
+        return {"image_score": image_scores(maps), "anomaly_map": maps}
+
+
+@register("evaluate", Rd4adParams, "RD4AD: reverse distillation into a one-class bottleneck and decoder")
+def build(params: Rd4adParams, ctx: BuildContext) -> Rd4adEvaluator:
+    model = ReverseDistillation(frozen_backbone(ctx), params.blur_sigma)
+    return Rd4adEvaluator(model.to(ctx.device), params, ctx)

@@ -1,0 +1,1 @@
+"""ResNet backbones with feature taps, and the heads the pretrainers put on them."""

@@ -1,0 +1,54 @@
+"""The method registry: one entry per file in `ab_core/methods/`, found at import time.
+
+A method file defines a `...Params` pydantic model with `method: Literal["name"]` and registers a
+builder. The spec's discriminated union, the API schema, the CLI and the smoke test read this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+Role = Literal["pretrain", "evaluate"]
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    name: str
+    role: Role
+    params: type[BaseModel]
+    build: Callable[..., Any]
+    summary: str
+
+
+_ENTRIES: dict[str, MethodEntry] = {}
+
+
+def register(role: Role, params: type[BaseModel], summary: str) -> Callable[[Callable], Callable]:
+    """Decorator for a method's builder: `@register("pretrain", SimCLRParams, "...")`."""
+    name = params.model_fields["method"].annotation.__args__[0]  # Literal["name"]
+
+    def decorate(build: Callable) -> Callable:
+        if name in _ENTRIES and _ENTRIES[name].build is not build:
+            raise ValueError(f"method {name!r} is registered twice")
+        _ENTRIES[name] = MethodEntry(name, role, params, build, summary)
+        return build
+
+    return decorate
+
+
+def entries() -> dict[str, MethodEntry]:
+    """Every registered method, after importing all of `ab_core.methods`."""
+    import ab_core.methods  # noqa: F401  (registers on import)
+
+    return dict(sorted(_ENTRIES.items()))
+
+
+def get(name: str) -> MethodEntry:
+    table = entries()
+    if name not in table:
+        raise KeyError(f"unknown method {name!r}; registered: {', '.join(table)}")
+    return table[name]

@@ -1,0 +1,1 @@
+"""The `abs` command: local commands (run, methods, data, spec) and service commands."""

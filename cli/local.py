@@ -1,0 +1,106 @@
+"""`abs run`, `abs methods`, `abs data synth`, `abs spec`: ab_core in this process, no service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="run a spec in this process and print its final metrics as JSON")
+    run.add_argument("spec", type=Path, help="YAML or JSON job spec")
+    run.add_argument("--out", type=Path, help="output directory (default: runs/<spec name>)")
+    run.add_argument("--resume", help="'auto' (newest checkpoint in --out) or a checkpoint directory")
+    run.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=run_spec)
+
+    methods = commands.add_parser("methods", help="list the registered methods and their parameters")
+    methods.add_argument("--json", action="store_true", help="JSON Schemas instead of a table")
+    methods.set_defaults(handler=list_methods)
+
+    data = commands.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    synth = data.add_parser("synth", help="generate the synthetic manufacturing data set")
+    synth.add_argument("out", type=Path)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--size", type=int, default=64, help="image side in pixels")
+    synth.add_argument("--per-category", type=int, default=12, help="normal training images per category")
+    synth.set_defaults(handler=synth_data)
+
+    spec = commands.add_parser("spec", help="job specs").add_subparsers(dest="spec_command", required=True)
+    schema = spec.add_parser("schema", help="print the JobSpec JSON Schema")
+    schema.set_defaults(handler=print_schema)
+    check = spec.add_parser("check", help="validate a spec file and print it normalised")
+    check.add_argument("spec", type=Path)
+    check.set_defaults(handler=check_spec)
+
+
+def run_spec(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ab_core.runner import run
+    from ab_core.specs import load_spec
+
+    spec = load_spec(args.spec)
+    out = args.out or Path("runs") / (spec.name or args.spec.stem)
+    bar = tqdm(total=None, desc=spec.method.method, unit="step", disable=args.quiet, file=sys.stderr)
+
+    def report(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
+        if "total_steps" in metrics:
+            bar.total = metrics["total_steps"]
+            bar.n = metrics["step"]
+        shown = {k: v for k, v in metrics.items() if k in ("loss", "epoch", "category", "image_auroc", "top1")}
+        bar.set_postfix({k: f"{v:.4g}" if isinstance(v, float) else v for k, v in shown.items()})
+        bar.refresh()
+
+    result = run(spec, out, report=report, resume_from=args.resume, device=args.device)
+    bar.close()
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def list_methods(args: argparse.Namespace) -> int:
+    from ab_core import registry
+
+    table = registry.entries()
+    if args.json:
+        schemas = {
+            name: {"role": e.role, "summary": e.summary, "params": e.params.model_json_schema()}
+            for name, e in table.items()
+        }
+        print(json.dumps(schemas, indent=2))
+        return 0
+    for name, entry in table.items():
+        print(f"{name}  ({entry.role})  {entry.summary}")
+        for field, info in entry.params.model_fields.items():
+            if field == "method":
+                continue
+            hint = f"  {info.description}" if info.description else ""
+            print(f"    {field} = {info.default!r}{hint}")
+    return 0
+
+
+def synth_data(args: argparse.Namespace) -> int:
+    from ab_core.data.synth import generate
+
+    summary = generate(args.out, seed=args.seed, size=args.size, per_category=args.per_category)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def print_schema(args: argparse.Namespace) -> int:
+    from ab_core.specs import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def check_spec(args: argparse.Namespace) -> int:
+    from ab_core.specs import load_spec
+
+    spec = load_spec(args.spec)
+    print(json.dumps({"spec_hash": spec.spec_hash(), "spec": spec.model_dump(mode="json")}, indent=2))
+    return 0

@@ -1,0 +1,117 @@
+"""Engines and sessions: SQLite (WAL, `BEGIN IMMEDIATE` for writers) or PostgreSQL, one `Database` each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from services.errors import DatabaseUnavailableError
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores it naive, PostgreSQL as timestamptz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def make_engine(url: str, pool_size: int = 20) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and a manual BEGIN so writers lock up front."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _sqlite_manual_begin(engine)
+        return engine
+    connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args
+    )
+
+
+def _sqlite_manual_begin(engine: Engine) -> None:
+    """pysqlite begins lazily and DEFERRED; we emit BEGIN ourselves (IMMEDIATE for the writer engine)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let the "begin" hook below issue BEGIN
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """The engine plus two session factories: `read()` and `write()` (the writer locks SQLite up front)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._reader = sessionmaker(engine, expire_on_commit=False)
+        self._writer = sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str, pool_size: int = 20) -> Database:
+        return cls(make_engine(url, pool_size))
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._scope(self._reader) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits on success; on SQLite it holds the write lock from the start."""
+        with self._scope(self._writer) as session:
+            yield session
+
+    @contextmanager
+    def _scope(self, factory: sessionmaker[Session]) -> Iterator[Session]:
+        try:
+            with factory() as session, session.begin():
+                yield session
+        except (OperationalError, InterfaceError) as error:
+            raise DatabaseUnavailableError(
+                f"the database at {self.engine.url.render_as_string(hide_password=True)} is unavailable: "
+                f"{str(error.orig).strip().splitlines()[0] if error.orig else error}; retry later"
+            ) from error
+
+    def ping(self) -> None:
+        with self.read() as session:
+            session.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the control-plane database (configured in code by `services.migrate`)."""

@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from ab_core.evaluation.gaussian import StreamingGaussian
+
+
+def test_streaming_covariance_equals_the_batch_covariance():
+    torch.manual_seed(0)
+    positions, dim = 5, 7
+    # far-off mean and correlated channels: where a naive sum-of-squares loses precision
+    mixing = torch.randn(dim, dim)
+    embeddings = 50.0 + torch.randn(37, positions, dim) @ mixing  # (N, P, d)
+    embeddings = embeddings.permute(0, 2, 1).contiguous()  # (N, d, P)
+    gaussian = StreamingGaussian(dim, positions)
+    for chunk in embeddings.split([8, 1, 16, 12]):  # uneven batches, one of a single image
+        gaussian.update(chunk)
+    for p in range(positions):
+        samples = embeddings[:, :, p].double()  # (N, d)
+        torch.testing.assert_close(gaussian.covariance()[p], torch.cov(samples.T), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(gaussian.mean()[p], samples.mean(dim=0), atol=1e-5, rtol=1e-5)
+
+
+def test_streaming_gaussian_keeps_only_sums_whatever_the_number_of_images():
+    gaussian = StreamingGaussian(dim=4, positions=3)
+    sizes = {name: buffer.numel() for name, buffer in gaussian.named_buffers()}
+    for _ in range(5):
+        gaussian.update(torch.randn(16, 4, 3))
+    assert {name: buffer.numel() for name, buffer in gaussian.named_buffers()} == sizes
+    assert int(gaussian.count) == 80
+
+
+def test_streaming_gaussian_refuses_embeddings_of_another_shape():
+    gaussian = StreamingGaussian(dim=4, positions=3)
+    with pytest.raises(ValueError, match="dim 4 over 3 positions"):
+        gaussian.update(torch.randn(2, 5, 3))
+
+
+def test_covariance_needs_two_samples():
+    gaussian = StreamingGaussian(dim=2, positions=1)
+    gaussian.update(torch.randn(1, 2, 1))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        gaussian.covariance()

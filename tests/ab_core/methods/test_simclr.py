@@ -1,0 +1,46 @@
+import pytest
+import torch
+from pydantic import ValidationError
+
+from ab_core.specs import BackboneSpec, DataSpec  # isort: skip (first: it imports every method)
+from ab_core.contracts import Batch, BuildContext
+from ab_core.methods.simclr import SimCLRParams, build
+
+
+def make_ctx() -> BuildContext:
+    data = DataSpec(dataset="image_folder", root="unused", resize=32, crop=32)
+    return BuildContext(BackboneSpec(), data, num_classes=3, device=torch.device("cpu"), seed=0)
+
+
+def make_batch(size: int = 4) -> Batch:
+    images = torch.randint(0, 256, (size, 3, 32, 32), dtype=torch.uint8)
+    return Batch(images, torch.zeros(size, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_simclr_step_gives_a_finite_loss_with_gradients_on_every_trainable_parameter(aligned):
+    torch.manual_seed(0)
+    model = build(SimCLRParams(aligned=aligned), make_ctx())
+    loss = model.training_step(make_batch())
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_simclr_defaults_follow_the_seed_findings():
+    params = SimCLRParams()
+    assert (params.temperature, params.hidden_dim, params.out_dim) == (0.5, 512, 128)
+    assert params.aligned is False
+
+
+def test_simclr_saves_the_projection_head_and_exports_the_plain_backbone():
+    model = build(SimCLRParams(out_dim=64), make_ctx())
+    assert model.head_state()["projection.layers.3.weight"].shape == (64, 512)
+    assert not any(k.startswith("projection") for k in model.backbone.state_dict())
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0, 10.5])
+def test_simclr_temperature_out_of_range_names_the_field(temperature):
+    with pytest.raises(ValidationError, match="temperature"):
+        SimCLRParams(temperature=temperature)
