@@ -9,7 +9,7 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
-from ab_core.specs import BackboneSpec, DataSpec
+from ab_core.spec_sections import BackboneSpec, DataSpec
 
 
 @dataclass
@@ -23,9 +23,7 @@ class Batch:
 
     def to(self, device: torch.device) -> Batch:
         masks = None if self.masks is None else self.masks.to(device, non_blocking=True)
-        return Batch(
-            self.images.to(device, non_blocking=True), self.labels.to(device), masks, self.paths
-        )
+        return Batch(self.images.to(device, non_blocking=True), self.labels.to(device), masks, self.paths)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.loader import ImageDataset, make_loader, open_dataset
 from ab_core.errors import TrainingError
 from ab_core.provenance import checkpoint_meta
-from ab_core.specs import JobSpec, OptimSpec, ScheduleSpec
+from ab_core.spec_sections import OptimSpec, ScheduleSpec
+from ab_core.specs import JobSpec
 
 Report = Callable[..., None]
 
@@ -76,7 +77,9 @@ def pretrain(
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and spec.schedule.amp):
                 loss = model(batch)
             if not torch.isfinite(loss):
-                raise TrainingError(f"loss is {loss.item()} at step {step + 1}; lower optim.lr or check the data")
+                raise TrainingError(
+                    f"loss is {loss.item()} at step {step + 1}; lower optim.lr or check the data"
+                )
             (loss / accum).backward()
             loss_sum += loss.item()
         optimizer.step()
@@ -96,8 +99,8 @@ def pretrain(
             spec.schedule.checkpoint_every and done % spec.schedule.checkpoint_every == 0
         )
         if checkpoint_due:
-            metrics["images_per_second"] = (done - start_step) * accum * spec.data.batch_size / (
-                time.perf_counter() - started
+            metrics["images_per_second"] = (
+                (done - start_step) * accum * spec.data.batch_size / (time.perf_counter() - started)
             )
             path = _save(out_dir, done, spec, dataset, model, optimizer, metrics)
             report(metrics, checkpoint_dir=str(path))
@@ -115,9 +118,7 @@ def _total_steps(schedule: ScheduleSpec, micro_per_epoch: int) -> int:
     return (schedule.epochs or 1) * per_epoch
 
 
-def _micro_batches(
-    dataset: ImageDataset, spec: JobSpec, start: int, micro_per_epoch: int
-) -> Iterator[Batch]:
+def _micro_batches(dataset: ImageDataset, spec: JobSpec, start: int, micro_per_epoch: int) -> Iterator[Batch]:
     """Micro-batches from global index `start` on, across epochs, without decoding the skipped ones."""
     epoch, offset = divmod(start, micro_per_epoch)
     while True:

@@ -52,7 +52,9 @@ def run_spec(args: argparse.Namespace) -> int:
         if "total_steps" in metrics:
             bar.total = metrics["total_steps"]
             bar.n = metrics["step"]
-        shown = {k: v for k, v in metrics.items() if k in ("loss", "epoch", "category", "image_auroc", "top1")}
+        shown = {
+            k: v for k, v in metrics.items() if k in ("loss", "epoch", "category", "image_auroc", "top1")
+        }
         bar.set_postfix({k: f"{v:.4g}" if isinstance(v, float) else v for k, v in shown.items()})
         bar.refresh()
 

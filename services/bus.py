@@ -92,13 +92,20 @@ class InProcessBus(EventBus):
             await asyncio.wait_for(woken.wait(), timeout)
         except asyncio.TimeoutError:
             pass
+        finally:  # also when the listener is cancelled (its client went away)
+            with self._lock:
+                waiting = self._waiters.get(job_id, [])
+                if entry in waiting:
+                    waiting.remove(entry)
+                    if not waiting:
+                        del self._waiters[job_id]
         with self._lock:
-            waiting = self._waiters.get(job_id, [])
-            if entry in waiting:
-                waiting.remove(entry)
-                if not waiting:
-                    del self._waiters[job_id]
             return self._held_after(job_id, after_seq)
+
+    def waiting_listeners(self) -> int:
+        """How many listeners are parked (a disconnected client must leave none behind)."""
+        with self._lock:
+            return sum(len(waiting) for waiting in self._waiters.values())
 
     def signal(self, kind: SignalKind, job_id: str) -> None:
         with self._signalled:

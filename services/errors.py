@@ -49,6 +49,10 @@ class InvalidArtifactError(ServiceError):
     """An artifact whose path is missing or lies outside the job's storage directory."""
 
 
+class InvalidOwnerError(ServiceError):
+    """An API token requested for an empty or overlong owner name."""
+
+
 class InvalidEventError(ServiceError):
     """An event a worker may not post (unknown kind)."""
 

@@ -13,9 +13,19 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ab_core import registry
+from services.db import Database
 
 POSTGRES_ADMIN_URL = os.environ.get("AB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("AB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def unavailable(reason: str) -> None:
+    """A needed service is down: in CI (`CI` set) the test fails with the reason, elsewhere it skips."""
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def postgres_unreachable_reason(admin_url: str = POSTGRES_ADMIN_URL) -> str | None:
@@ -86,3 +96,26 @@ def sample_spec(data_root: Path | str, **overrides: Any) -> dict[str, Any]:
         }
         return {**spec, **overrides}
     raise LookupError(f"no registered method has all-default parameters: {', '.join(registry.entries())}")
+
+
+def reset_database(db: Database) -> None:
+    """Empty every table (children first), so one migrated database serves many tests."""
+    tables = ["job_events", "artifacts", "jobs", "api_tokens"]
+    with db.write() as session:
+        if db.dialect == "postgresql":
+            session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                session.execute(text(f"DELETE FROM {table}"))
+
+
+def delete_redis_keys(url: str, prefix: str) -> int:
+    """Delete every key under `prefix`; returns how many."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        return client.delete(*keys) if keys else 0  # type: ignore[return-value]
+    finally:
+        client.close()

@@ -10,7 +10,7 @@ import time
 from sqlalchemy import select, update
 
 from services.db import Database, utcnow
-from services.errors import NotFoundError, UnauthorizedError
+from services.errors import InvalidOwnerError, NotFoundError, UnauthorizedError
 from services.models import ApiToken
 from services.records import Principal
 
@@ -38,7 +38,7 @@ class TokenStore:
     def create(self, owner: str, admin: bool = False) -> str:
         """A new token for `owner`; the plain text is returned once and never stored."""
         if not owner.strip() or len(owner) > 200:
-            raise ValueError(f"owner {owner!r}: give a non-empty name of at most 200 characters")
+            raise InvalidOwnerError(f"owner {owner!r}: give a non-empty name of at most 200 characters")
         token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.db.write() as session:
             session.add(ApiToken(token_hash=hash_token(token), owner=owner, admin=admin, created_at=utcnow()))

@@ -59,7 +59,7 @@ def random_resized_crop(x: Tensor, flip: bool = True, min_scale: float = 0.2) ->
 
 
 def _hue_matrices(shift: Tensor) -> Tensor:
-    """(B,) hue shifts in turns -> (B, 3, 3) RGB matrices rotating chroma in YIQ (a linear HSV-hue stand-in)."""
+    """(B,) hue shifts in turns -> (B, 3, 3) RGB matrices turning chroma in YIQ (linear HSV-hue stand-in)."""
     to_yiq = torch.tensor(_RGB_TO_YIQ, dtype=shift.dtype, device=shift.device)
     angle = shift * 2 * math.pi
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -70,28 +70,65 @@ def _hue_matrices(shift: Tensor) -> Tensor:
     return torch.linalg.inv(to_yiq) @ rotation @ to_yiq
 
 
+def _grey_matrix(x: Tensor) -> Tensor:
+    """(3, 3) matrix whose every row gives the luminance: greyscale as a matrix."""
+    return torch.tensor(_GREY_WEIGHTS, dtype=x.dtype, device=x.device).expand(3, 3)
+
+
+def jitter_transform(x: Tensor, strength: float = 1.0, p: float = 0.8) -> tuple[Tensor, Tensor]:
+    """SimCLR's colour jitter as one affine map per image: out = matrix @ rgb + offset.
+
+    brightness, contrast, saturation factors in [1 - 0.4s, 1 + 0.4s], hue in [-0.1s, 0.1s] turns, each
+    image jittered with probability p (identity otherwise). torchvision clamps after each of the four
+    steps; composing them and clamping once is what makes this one pass over the pixels.
+    Returns matrices (B, 3, 3) and offsets (B, 3).
+    """
+    batch, device, dtype = x.shape[0], x.device, x.dtype
+    on = (torch.rand(batch, device=device) < p).to(dtype)  # (B,) 1 where jittered
+
+    def factor(amount: float) -> Tensor:  # (B,); 1 where not jittered
+        return 1 + on * (_uniform(batch, max(0.0, 1 - amount), 1 + amount, device) - 1)
+
+    brightness, contrast, saturation = factor(0.4 * strength), factor(0.4 * strength), factor(0.4 * strength)
+    hue = on * _uniform(batch, -0.1 * strength, 0.1 * strength, device)  # (B,)
+    return colour_affine(x, brightness, contrast, saturation, hue)
+
+
+def colour_affine(
+    x: Tensor, brightness: Tensor, contrast: Tensor, saturation: Tensor, hue: Tensor
+) -> tuple[Tensor, Tensor]:
+    """(B,) factors -> matrices (B, 3, 3), offsets (B, 3) of brightness, contrast, saturation, hue in turn."""
+    dtype, device = x.dtype, x.device
+    eye = torch.eye(3, dtype=dtype, device=device)
+    # (B, 3, 3): s * x + (1 - s) * grey(x)
+    saturate = saturation.view(-1, 1, 1) * eye + (1 - saturation).view(-1, 1, 1) * _grey_matrix(x)
+    colour = _hue_matrices(hue.to(dtype)) @ saturate  # (B, 3, 3)
+    mean_grey = (x.mean(dim=(2, 3)) * torch.tensor(_GREY_WEIGHTS, dtype=dtype, device=device)).sum(1)  # (B,)
+    matrices = colour * (contrast * brightness).view(-1, 1, 1)
+    offsets = colour.sum(2) * ((1 - contrast) * brightness * mean_grey).view(-1, 1)  # colour @ (k, k, k)
+    return matrices, offsets
+
+
+def greyscale_transform(x: Tensor, p: float = 0.2) -> Tensor:
+    """(B, 3, 3): the greyscale matrix for each image chosen with probability p, identity for the others."""
+    chosen = (torch.rand(x.shape[0], device=x.device) < p).view(-1, 1, 1)
+    return torch.where(chosen, _grey_matrix(x), torch.eye(3, dtype=x.dtype, device=x.device))
+
+
+def apply_colour(x: Tensor, matrices: Tensor, offsets: Tensor) -> Tensor:
+    """(B, 3, H, W) in [0, 1] -> clamp(matrices @ rgb + offsets) per pixel, one batched matmul."""
+    batch, channels, height, width = x.shape
+    out = torch.baddbmm(offsets.unsqueeze(2), matrices, x.reshape(batch, channels, height * width))
+    return out.clamp_(0, 1).view(batch, channels, height, width)
+
+
 def colour_jitter(x: Tensor, strength: float = 1.0, p: float = 0.8) -> Tensor:
-    """SimCLR's jitter (brightness / contrast / saturation 0.4*s, hue 0.1*s) applied to each image with p."""
-    batch, device = x.shape[0], x.device
-    on = (torch.rand(batch, device=device) < p).to(x.dtype)  # (B,) 1 where jittered
-
-    def factor(amount: float) -> Tensor:  # (B, 1, 1, 1); 1 where not jittered
-        drawn = _uniform(batch, max(0.0, 1 - amount), 1 + amount, device)
-        return (1 + on * (drawn - 1)).view(batch, 1, 1, 1)
-
-    x = (x * factor(0.4 * strength)).clamp(0, 1)  # brightness
-    mean = grey(x).mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
-    x = ((x - mean) * factor(0.4 * strength) + mean).clamp(0, 1)  # contrast
-    luminance = grey(x)
-    x = ((x - luminance) * factor(0.4 * strength) + luminance).clamp(0, 1)  # saturation
-    hue = on * _uniform(batch, -0.1 * strength, 0.1 * strength, device)  # (B,) in turns
-    x = torch.einsum("bij,bjhw->bihw", _hue_matrices(hue), x).clamp(0, 1)
-    return x
+    return apply_colour(x, *jitter_transform(x, strength, p))
 
 
 def random_greyscale(x: Tensor, p: float = 0.2) -> Tensor:
-    chosen = (torch.rand(x.shape[0], device=x.device) < p).view(-1, 1, 1, 1)
-    return torch.where(chosen, grey(x).expand_as(x), x)
+    no_offset = torch.zeros(x.shape[0], 3, dtype=x.dtype, device=x.device)
+    return apply_colour(x, greyscale_transform(x, p), no_offset)
 
 
 def random_gaussian_blur(x: Tensor, p: float = 0.5, sigma: tuple[float, float] = (0.1, 2.0)) -> Tensor:
@@ -108,17 +145,24 @@ def random_gaussian_blur(x: Tensor, p: float = 0.5, sigma: tuple[float, float] =
     kernels = (kernels / kernels.sum(1, keepdim=True)).repeat_interleave(channels, 0)  # (b*3, k)
     planes = picked.reshape(1, count * channels, height, width)
     pad = size // 2
-    planes = F.conv2d(F.pad(planes, (pad, pad, 0, 0), mode="reflect"), kernels.view(-1, 1, 1, size),
-                      groups=count * channels)
-    planes = F.conv2d(F.pad(planes, (0, 0, pad, pad), mode="reflect"), kernels.view(-1, 1, size, 1),
-                      groups=count * channels)
+    planes = F.conv2d(
+        F.pad(planes, (pad, pad, 0, 0), mode="reflect"), kernels.view(-1, 1, 1, size), groups=count * channels
+    )
+    planes = F.conv2d(
+        F.pad(planes, (0, 0, pad, pad), mode="reflect"), kernels.view(-1, 1, size, 1), groups=count * channels
+    )
     out = x.clone()
     out[chosen] = planes.view(count, channels, height, width)
     return out
 
 
 def simclr_views(
-    images: Tensor, mean: Sequence[float], std: Sequence[float], *, aligned: bool = False, strength: float = 1.0
+    images: Tensor,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    aligned: bool = False,
+    strength: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
     """Two independently augmented, normalised views of uint8 (B, 3, H, W) images (Chen et al. 2020).
 
@@ -131,8 +175,9 @@ def simclr_views(
     x = torch.cat([x, x])  # (2B, 3, H, W): both views in one pass
     if not aligned:
         x = random_resized_crop(x, flip=True)
-    x = colour_jitter(x, strength)
-    x = random_greyscale(x)
+    matrices, offsets = jitter_transform(x, strength)
+    grey = greyscale_transform(x)  # (2B, 3, 3)
+    x = apply_colour(x, grey @ matrices, (grey @ offsets.unsqueeze(2)).squeeze(2))  # jitter then greyscale
     x = random_gaussian_blur(x)
     views = normalize(x, mean, std)
     return views[:batch], views[batch:]

@@ -32,7 +32,8 @@ class CachedDataset(ImageDataset):
             raise DataError("cannot cache an empty dataset")
         first = base[0]
         self.images = torch.empty((count, *first.image.shape), dtype=torch.uint8)  # (N, 3, H, W)
-        self.masks = None if first.mask is None else torch.empty((count, *first.mask.shape), dtype=torch.uint8)
+        mask_shape = None if first.mask is None else (count, *first.mask.shape)  # (N, 1, H, W)
+        self.masks = None if mask_shape is None else torch.empty(mask_shape, dtype=torch.uint8)
         labels = [0] * count
         self.paths = [""] * count
 

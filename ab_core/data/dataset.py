@@ -25,11 +25,11 @@ class Sample:
 
 def collate(samples: Sequence[Sample]) -> Batch:
     """One Batch from samples; masks stacked only when every sample has one."""
-    masks = [s.mask for s in samples]
+    masks = [s.mask for s in samples if s.mask is not None]
     return Batch(
         images=torch.stack([s.image for s in samples]),  # (B, 3, H, W)
         labels=torch.tensor([s.label for s in samples], dtype=torch.int64),  # (B,)
-        masks=torch.stack(masks) if masks and all(m is not None for m in masks) else None,  # type: ignore[misc]
+        masks=torch.stack(masks) if masks and len(masks) == len(samples) else None,  # (B, 1, H, W)
         paths=[s.path for s in samples],
     )
 

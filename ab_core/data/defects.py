@@ -33,8 +33,14 @@ def _gather(images: Tensor, donor: Tensor, src_rows: Tensor, src_cols: Tensor) -
     return flat.gather(2, index).view(batch, channels, height, width)
 
 
-def _boxes(batch: int, height: int, width: int, area: tuple[float, float], aspect: tuple[float, float],
-           device: torch.device) -> tuple[Tensor, Tensor]:
+def _boxes(
+    batch: int,
+    height: int,
+    width: int,
+    area: tuple[float, float],
+    aspect: tuple[float, float],
+    device: torch.device,
+) -> tuple[Tensor, Tensor]:
     """(B,) box heights and widths with area fraction in `area` and log-uniform aspect (h / w) in `aspect`."""
     fraction = torch.rand(batch, device=device) * (area[1] - area[0]) + area[0]
     log_aspect = torch.rand(batch, device=device) * (math.log(aspect[1]) - math.log(aspect[0]))
@@ -57,8 +63,11 @@ def cutpaste(images: Tensor) -> tuple[Tensor, Tensor]:
     dst_top, dst_left = _randint(0, height - box_h, device), _randint(0, width - box_w, device)
     rows, cols = _grids(height, width, device)
     top, left = dst_top.view(-1, 1, 1), dst_left.view(-1, 1, 1)
-    inside = (rows >= top) & (rows < top + box_h.view(-1, 1, 1)) & (cols >= left) & (
-        cols < left + box_w.view(-1, 1, 1)
+    inside = (
+        (rows >= top)
+        & (rows < top + box_h.view(-1, 1, 1))
+        & (cols >= left)
+        & (cols < left + box_w.view(-1, 1, 1))
     )  # (B, H, W)
     src_rows = torch.where(inside, rows - top + src_top.view(-1, 1, 1), rows)
     src_cols = torch.where(inside, cols - left + src_left.view(-1, 1, 1), cols)
@@ -72,15 +81,16 @@ def cutpaste(images: Tensor) -> tuple[Tensor, Tensor]:
     return torch.where(mask, jittered, images), mask.to(torch.uint8)
 
 
-def _feathered_alpha(rows: Tensor, cols: Tensor, top: Tensor, left: Tensor, box_h: Tensor, box_w: Tensor
-                     ) -> Tensor:
+def _feathered_alpha(
+    rows: Tensor, cols: Tensor, top: Tensor, left: Tensor, box_h: Tensor, box_w: Tensor
+) -> Tensor:
     """(B, H, W) alpha: 1 in the box's core, easing (smoothstep) to 0 at its edges, 0 outside."""
     feather = (torch.minimum(box_h, box_w).float() * 0.3).clamp(min=1.0).view(-1, 1, 1)
     local_y = (rows - top.view(-1, 1, 1)).float() + 0.5
     local_x = (cols - left.view(-1, 1, 1)).float() + 0.5
     edge_y = torch.minimum(local_y, box_h.view(-1, 1, 1).float() - local_y)  # distance to the nearer edge
     edge_x = torch.minimum(local_x, box_w.view(-1, 1, 1).float() - local_x)
-    ramp = ((edge_y / feather).clamp(0, 1) * (edge_x / feather).clamp(0, 1))
+    ramp = (edge_y / feather).clamp(0, 1) * (edge_x / feather).clamp(0, 1)
     return ramp * ramp * (3 - 2 * ramp)
 
 

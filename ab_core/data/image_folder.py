@@ -9,7 +9,7 @@ from typing import Literal
 from ab_core.data.dataset import FileDataset, FileItem
 from ab_core.data.images import IMAGE_EXTENSIONS, is_image_file
 from ab_core.errors import DataError
-from ab_core.specs import DataSpec
+from ab_core.spec_sections import DataSpec
 
 LAYOUT = (
     "expected <root>/<class>/<images>, or <root>/train/<class>/<images> and <root>/test/<class>/<images> "

@@ -68,7 +68,9 @@ def _centre_crop_box(width: int, height: int, crop: int) -> tuple[int, int, int,
     return left, top, left + crop, top + crop
 
 
-def fit(image: Image.Image, resize: int, crop: int, resample: int = Image.BILINEAR) -> Image.Image:
+def fit(
+    image: Image.Image, resize: int, crop: int, resample: Image.Resampling = Image.Resampling.BILINEAR
+) -> Image.Image:
     """Resize the shorter side to `resize`, then centre-crop a `crop` x `crop` square."""
     if crop > resize:
         raise DataError(f"crop {crop} must be <= resize {resize}")
@@ -96,5 +98,5 @@ def load_mask(path: Path, resize: int, crop: int) -> Tensor:
     image = _open(Path(path))
     if image.mode not in ("L", "1", "P"):
         image = to_rgb(image)
-    grey = fit(image.convert("L"), resize, crop, resample=Image.NEAREST)
+    grey = fit(image.convert("L"), resize, crop, resample=Image.Resampling.NEAREST)
     return torch.from_numpy((np.asarray(grey) > 0).astype(np.uint8))[None]  # (1, crop, crop)

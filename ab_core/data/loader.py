@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch.utils.data import DataLoader
@@ -17,7 +17,7 @@ from ab_core.data.image_folder import open_image_folder
 from ab_core.data.mvtec import found_categories, open_mvtec
 from ab_core.data.torchvision_sets import open_torchvision
 from ab_core.errors import DataError
-from ab_core.specs import DataSpec
+from ab_core.spec_sections import DataSpec
 
 __all__ = ["Sample", "ImageDataset", "open_dataset", "categories", "steps_per_epoch", "make_loader"]
 
@@ -76,7 +76,7 @@ def batch_indices(
     return [order[start : start + batch_size].tolist() for start in range(0, stop, batch_size)]
 
 
-def _whole_batch(batch: Batch) -> Batch:
+def _whole_batch(batch: Any) -> Batch:
     return batch  # __getitems__ already built the Batch
 
 
@@ -97,7 +97,7 @@ class BatchLoader:
                 yield self.dataset.__getitems__(indices)
             return
         loader = DataLoader(
-            self.dataset,  # type: ignore[arg-type]
+            self.dataset,
             batch_sampler=self.batches,
             collate_fn=_whole_batch,
             num_workers=self.num_workers,
@@ -123,5 +123,7 @@ def make_loader(
     total = steps_per_epoch(dataset, batch_size, drop_last)
     if not 0 <= start_batch <= total:
         raise DataError(f"start_batch {start_batch} is outside the epoch's 0..{total} batches")
-    batches = batch_indices(len(dataset), batch_size, seed=seed, epoch=epoch, shuffle=shuffle, drop_last=drop_last)
+    batches = batch_indices(
+        len(dataset), batch_size, seed=seed, epoch=epoch, shuffle=shuffle, drop_last=drop_last
+    )
     return BatchLoader(dataset, batches[start_batch:], num_workers)

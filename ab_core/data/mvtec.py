@@ -8,7 +8,7 @@ from typing import Literal
 from ab_core.data.dataset import FileDataset, FileItem
 from ab_core.data.image_folder import image_files
 from ab_core.errors import DataError
-from ab_core.specs import DataSpec
+from ab_core.spec_sections import DataSpec
 
 GOOD = "good"
 CLASSES = ["good", "defective"]

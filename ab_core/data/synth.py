@@ -1,4 +1,4 @@
-"""A deterministic synthetic manufacturing dataset: MVTec-AD layout plus a multi-class folder, for tests and demos.
+"""A deterministic synthetic manufacturing data set (MVTec-AD layout + class folders) for tests and demos.
 
 `generate(out)` writes out/mvtec/<category>/{train/good, test/good, test/<defect>, ground_truth/<defect>}
 and out/classes/<category>/ (normal images, one class per category, for supervised pretraining).
@@ -50,7 +50,9 @@ def generate(out: Path, *, seed: int = 0, size: int = 64, per_category: int = 12
         for i in range(per_category):
             _save_rgb(draw(_rng(seed, index, _TRAIN, i), size)[0], folder / "train" / "good" / f"{i:03d}.png")
         for i in range(test_count):
-            _save_rgb(draw(_rng(seed, index, _TEST_GOOD, i), size)[0], folder / "test" / "good" / f"{i:03d}.png")
+            _save_rgb(
+                draw(_rng(seed, index, _TEST_GOOD, i), size)[0], folder / "test" / "good" / f"{i:03d}.png"
+            )
         for kind_index, (kind, add_defect) in enumerate(defect_kinds.items()):
             for i in range(test_count):
                 rng = _rng(seed, index, _TEST_DEFECT, kind_index, i)

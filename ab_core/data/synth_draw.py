@@ -21,7 +21,7 @@ def _coords(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
-    """(size, size) bilinearly interpolated Gaussian noise on a (cells+1)^2 lattice: low-frequency variation."""
+    """(size, size) Gaussian noise on a (cells+1)^2 lattice (bilinear): low-frequency variation."""
     lattice = rng.standard_normal((cells + 1, cells + 1))
     at = np.linspace(0, cells, size, endpoint=False)
     low = np.floor(at).astype(int)
@@ -108,7 +108,8 @@ def _centre_in(rng: np.random.Generator, region: Region, margin: float) -> tuple
 
 def _segment_distance(y: np.ndarray, x: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     direction = end - start
-    t = np.clip(((y - start[0]) * direction[0] + (x - start[1]) * direction[1]) / (direction @ direction), 0, 1)
+    along = (y - start[0]) * direction[0] + (x - start[1]) * direction[1]
+    t = np.clip(along / (direction @ direction), 0, 1)  # nearest point of the segment
     return np.hypot(y - (start[0] + t * direction[0]), x - (start[1] + t * direction[1]))
 
 
@@ -162,8 +163,9 @@ def contamination(rng: np.random.Generator, image: Image, region: Region) -> tup
     cy, cx = _centre_in(rng, region, 0.15)
     theta = np.arctan2(y - cy, x - cx)
     lobes = rng.uniform(0, 2 * np.pi, 3)
-    radius = rng.uniform(0.07, 0.11) * (1 + 0.3 * sum(np.sin(k * theta + p) for k, p in zip((2, 3, 5), lobes,
-                                                                                         strict=True)) / 3)
+    radius = rng.uniform(0.07, 0.11) * (
+        1 + 0.3 * sum(np.sin(k * theta + p) for k, p in zip((2, 3, 5), lobes, strict=True)) / 3
+    )
     mask = np.hypot(y - cy, x - cx) < radius
     colour = np.array([0.1, rng.uniform(0.5, 0.8), rng.uniform(0.6, 0.9)])
     return np.where(mask[..., None], colour, image), mask

@@ -13,7 +13,7 @@ from PIL import Image
 from ab_core.data.dataset import ImageDataset, Sample
 from ab_core.data.images import fit, rgb_to_tensor
 from ab_core.errors import DataError
-from ab_core.specs import DataSpec
+from ab_core.spec_sections import DataSpec
 
 # torchvision's folder under data.root for each dataset
 _FOLDERS = {"stl10": "stl10_binary", "cifar10": "cifar-10-batches-py"}
@@ -23,7 +23,13 @@ class ArrayDataset(ImageDataset):
     """Images held in one (N, H, W, 3) uint8 array, fitted to resize / crop on access."""
 
     def __init__(
-        self, name: str, arrays: np.ndarray, labels: list[int], classes: list[str], resize: int, crop: int,
+        self,
+        name: str,
+        arrays: np.ndarray,
+        labels: list[int],
+        classes: list[str],
+        resize: int,
+        crop: int,
         source_files: list[Path] | None = None,
     ):
         self.name = name
@@ -74,10 +80,11 @@ def open_torchvision(data: DataSpec, split: Literal["train", "test"]) -> ArrayDa
             labels = [int(x) for x in raw.targets]
     except RuntimeError as error:  # torchvision: "Dataset not found or corrupted"
         if data.download:
-            raise DataError(f"{data.dataset} in {str(folder)!r} is unusable after download ({error})") from None
+            raise DataError(f"{data.dataset} in {str(folder)!r} unusable after download ({error})") from None
         raise DataError(
             f"{data.dataset} not found in {str(folder)!r} (torchvision's layout under data.root "
-            f"{str(root)!r}); put the dataset there, or set data.download: true to download it (needs internet)"
+            f"{str(root)!r}); put the dataset there, or set data.download: true to download it "
+            "(needs internet)"
         ) from None
     except OSError as error:  # download without a network
         raise DataError(

@@ -34,11 +34,11 @@ def write_scores_csv(path: Path, scored: ScoredSet) -> Path:
     return path
 
 
-def _figure(width: float, height: float) -> Any:
+def _figure(width: float, height: float, layout: str | None = "constrained") -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    figure = Figure(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 
@@ -79,29 +79,35 @@ def overlay_picks(scored: ScoredSet, per_kind: int = OVERLAYS_PER_KIND) -> list[
     )
 
 
-def write_overlay_png(path: Path, image: Tensor, scored: ScoredSet, index: int, vmin: float, vmax: float
-                      ) -> Path:
-    """Three panels: the image, the anomaly map over it, and the ground-truth mask outline."""
-    picture = image.permute(1, 2, 0).cpu().numpy()  # (H, W, 3) uint8
-    anomaly_map = scored.maps[index]
-    figure = _figure(8, 2.9)
-    panels = figure.subplots(1, 3)
-    panels[0].imshow(picture)
-    panels[0].set_title(f"label {'defective' if scored.labels[index] else 'good'}")
-    panels[1].imshow(picture)
-    shown = panels[1].imshow(anomaly_map, cmap="jet", alpha=0.5, vmin=vmin, vmax=vmax)
-    panels[1].set_title(f"score {scored.scores[index]:.3g}")
-    figure.colorbar(shown, ax=panels[1], fraction=0.046)
-    panels[2].imshow(picture)
-    if scored.masks is not None and scored.masks[index].any():
-        panels[2].contour(scored.masks[index], levels=[0.5], colors="lime", linewidths=1)
-        panels[2].set_title("ground truth")
-    else:
-        missing = scored.paths[index] in set(scored.missing_masks)
-        panels[2].set_title("mask missing" if missing else "no defect pixels")
-    for panel in panels:
-        panel.axis("off")
-    source = Path(scored.paths[index])
-    figure.suptitle(f"{source.parent.name}/{source.name}", fontsize=9)
+def write_overlays_png(path: Path, picks: list[tuple[str, int]], images: list[Tensor], scored: ScoredSet,
+                       value_range: tuple[float, float]) -> Path | None:
+    """One row per picked image: the image, its anomaly map over it (one colour scale for the whole
+    category), and the ground-truth mask outline. None when nothing was picked."""
+    if not picks:
+        return None
+    figure = _figure(7.5, 2.4 * len(picks) + 0.4, layout=None)
+    rows = figure.subplots(len(picks), 3, squeeze=False)
+    shown = None
+    missing = set(scored.missing_masks)
+    for (kind, index), image, (left, middle, right) in zip(picks, images, rows, strict=True):
+        picture = image.permute(1, 2, 0).cpu().numpy()  # (H, W, 3) uint8
+        source = Path(scored.paths[index])
+        left.imshow(picture)
+        left.set_title(f"{kind.replace('_', ' ')}\n{source.parent.name}/{source.name}", fontsize=8)
+        middle.imshow(picture)
+        low, high = value_range
+        shown = middle.imshow(scored.maps[index], cmap="jet", alpha=0.5, vmin=low, vmax=high)
+        middle.set_title(f"score {scored.scores[index]:.4g}", fontsize=8)
+        right.imshow(picture)
+        if scored.masks is not None and scored.masks[index].any():
+            right.contour(scored.masks[index], levels=[0.5], colors="lime", linewidths=1)
+            right.set_title("ground truth", fontsize=8)
+        else:
+            right.set_title("mask missing" if str(source) in missing else "no defect pixels", fontsize=8)
+        for panel in (left, middle, right):
+            panel.set_axis_off()
+    top = 1 - 0.5 / figure.get_figheight()  # room for the first row's titles
+    figure.subplots_adjust(left=0.02, right=0.86, top=top, bottom=0.02, hspace=0.35)
+    figure.colorbar(shown, cax=figure.add_axes((0.89, 0.1, 0.025, 0.8)), label="anomaly score")
     figure.savefig(path)
     return path

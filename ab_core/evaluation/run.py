@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 
-from ab_core.specs import JobSpec  # isort: skip (first: it imports every method)
 from ab_core import registry
 from ab_core.contracts import Batch, BuildContext
 from ab_core.data.loader import ImageDataset, categories, make_loader, open_dataset
@@ -19,6 +18,7 @@ from ab_core.evaluation import artifacts
 from ab_core.evaluation.scoring import anomaly_metrics, score_dataset
 from ab_core.evaluation.table import markdown_table, mean_row
 from ab_core.provenance import code_version
+from ab_core.specs import JobSpec
 
 
 class EpochBatches:
@@ -104,12 +104,10 @@ def _one_category(spec: JobSpec, entry: registry.MethodEntry, category: str, fol
     folder.mkdir(parents=True, exist_ok=True)
     artifacts.write_scores_csv(folder / "scores.csv", scored)
     artifacts.write_roc_png(folder / "roc.png", scored, f"{entry.name} / {category}", metrics)
-    overlays = folder / "overlays"
-    overlays.mkdir(exist_ok=True)
-    low, high = float(scored.maps.min()), float(scored.maps.max())  # one colour scale per category
-    for kind, index in artifacts.overlay_picks(scored):
-        name = f"{kind}_{Path(scored.paths[index]).parent.name}_{Path(scored.paths[index]).stem}.png"
-        artifacts.write_overlay_png(overlays / name, test[index].image, scored, index, low, high)
+    picks = artifacts.overlay_picks(scored)
+    value_range = (float(scored.maps.min()), float(scored.maps.max()))
+    artifacts.write_overlays_png(folder / "overlays.png", picks, [test[i].image for _, i in picks], scored,
+                                 value_range)
     report({"category": category} | {k: v for k, v in metrics.items() if not isinstance(v, list)})
     return metrics
 

@@ -80,16 +80,20 @@ class PadimModel(nn.Module):
         self.gaussian = None
 
     @torch.no_grad()
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Normalised images (B, 3, H, W) -> (image scores (B,), anomaly maps (B, 1, H, W))."""
+    def mahalanobis(self, embeddings: Tensor) -> Tensor:
+        """Embeddings (B, d, h, w) -> distance of each patch to its position's Gaussian (B, 1, h, w)."""
         if self.cholesky is None:
-            raise RuntimeError("PadimModel.forward before finish(): fit it on normal images first")
-        embeddings = self.embed(images)
+            raise RuntimeError("PadimModel scored before finish(): fit it on normal images first")
         batch, dim, height, width = embeddings.shape
         diff = embeddings.reshape(batch, dim, -1).permute(2, 1, 0) - self.mean.unsqueeze(2)  # (P, d, B)
         whitened = torch.linalg.solve_triangular(self.cholesky, diff, upper=False)  # L^-1 (x - mu)
-        distance = whitened.square().sum(dim=1).sqrt()  # (P, B)
-        patch_map = distance.transpose(0, 1).reshape(batch, 1, height, width)
+        distance = whitened.square().sum(dim=1).sqrt()  # (P, B): sqrt((x - mu)^T S^-1 (x - mu))
+        return distance.transpose(0, 1).reshape(batch, 1, height, width)
+
+    @torch.no_grad()
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalised images (B, 3, H, W) -> (image scores (B,), anomaly maps (B, 1, H, W))."""
+        patch_map = self.mahalanobis(self.embed(images))
         maps = to_image_size(patch_map, tuple(images.shape[-2:]), self.blur_sigma)
         return image_scores(maps), maps
 

@@ -11,7 +11,7 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from ab_core.checkpoints import read_backbone_state
 from ab_core.errors import CheckpointError
-from ab_core.specs import BackboneSpec
+from ab_core.spec_sections import BackboneSpec
 
 LAYERS = ("layer1", "layer2", "layer3", "layer4")
 _BLOCKS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}

@@ -9,8 +9,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "ab_core": {"ray", "fastapi", "sqlalchemy", "redis", "starlette", "uvicorn", "alembic", "services", "api",
-                "workers", "cli"},
+    "ab_core": {
+        "ray",
+        "fastapi",
+        "sqlalchemy",
+        "redis",
+        "starlette",
+        "uvicorn",
+        "alembic",
+        "services",
+        "api",
+        "workers",
+        "cli",
+    },
     "services": {"fastapi", "ray", "starlette", "api", "workers", "cli"},
     "workers": {"api", "services", "cli", "fastapi", "sqlalchemy"},
     "api": {"workers", "cli", "ray"},
@@ -49,7 +60,9 @@ sys.meta_path.insert(0, Block())
 
 
 def test_ab_core_imports_and_runs_without_ray_fastapi_sqlalchemy_redis(tmp_path):
-    script = BLOCKER + f"""
+    script = (
+        BLOCKER
+        + f"""
 import pkgutil, importlib, ab_core
 for m in pkgutil.walk_packages(ab_core.__path__, 'ab_core.'):
     importlib.import_module(m.name)
@@ -63,5 +76,6 @@ spec = parse_spec({{"kind": "pretrain", "method": {{"method": "simclr"}}, "sched
 result = run(spec, {str(tmp_path / "out")!r}, device="cpu")
 assert result["steps"] == 1, result
 """
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -19,7 +19,11 @@ def smoke_spec(name: str, role: str, synth_root):
         data = {"dataset": "image_folder", "root": str(synth_root / "classes")}
     else:
         mvtec = synth_root / "mvtec"
-        data = {"dataset": "mvtec", "root": str(mvtec), "categories": [sorted(p.name for p in mvtec.iterdir())[0]]}
+        data = {
+            "dataset": "mvtec",
+            "root": str(mvtec),
+            "categories": [sorted(p.name for p in mvtec.iterdir())[0]],
+        }
     return parse_spec(
         {
             "kind": role,
@@ -34,8 +38,12 @@ def smoke_spec(name: str, role: str, synth_root):
 def test_every_registered_method_runs_on_tiny_cpu_data(name, synth_root, tmp_path):
     entry = registry.get(name)
     reports = []
-    result = run(smoke_spec(name, entry.role, synth_root), tmp_path,
-                 report=lambda m, checkpoint_dir=None: reports.append(m), device="cpu")
+    result = run(
+        smoke_spec(name, entry.role, synth_root),
+        tmp_path,
+        report=lambda m, checkpoint_dir=None: reports.append(m),
+        device="cpu",
+    )
     assert reports, "the method reported no progress"
     if entry.role == "pretrain":
         assert result["steps"] == 2 and result["checkpoint"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from ab_core import registry
 from ab_core.errors import SpecError
@@ -21,7 +22,7 @@ GOOD = {
 def test_a_good_spec_fills_defaults_and_is_frozen():
     spec = parse_spec(GOOD)
     assert spec.backbone.arch == "resnet18" and spec.optim.name == "adamw"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.seed = 3  # type: ignore[misc]
 
 
@@ -76,7 +77,8 @@ def test_spec_hash_ignores_key_order_and_follows_values():
 def test_specs_load_from_yaml_and_json(tmp_path):
     yaml_file = tmp_path / "spec.yaml"
     yaml_file.write_text(
-        "kind: pretrain\nmethod: {method: simclr}\ndata: {dataset: image_folder, root: /x, resize: 64, crop: 64}\n"
+        "kind: pretrain\nmethod: {method: simclr}\n"
+        "data: {dataset: image_folder, root: /x, resize: 64, crop: 64}\n"
     )
     json_file = tmp_path / "spec.json"
     json_file.write_text(json.dumps(GOOD))

@@ -20,8 +20,13 @@ def simclr_spec(synth_root, **schedule):
         {
             "kind": "pretrain",
             "method": {"method": "simclr", "temperature": 0.5},
-            "data": {"dataset": "image_folder", "root": str(synth_root / "classes"), "resize": 32,
-                     "crop": 32, "batch_size": 8},
+            "data": {
+                "dataset": "image_folder",
+                "root": str(synth_root / "classes"),
+                "resize": 32,
+                "crop": 32,
+                "batch_size": 8,
+            },
             "optim": {"name": "sgd", "lr": 0.05},
             "schedule": {"steps": 4, "checkpoint_every": 2, **schedule},
             "seed": 7,
@@ -92,15 +97,28 @@ def test_resuming_a_different_job_is_refused_with_the_difference(synth_root, tmp
 
 
 def test_a_dataset_smaller_than_one_batch_is_named(synth_root, tmp_path):
-    spec = parse_spec({**simclr_spec(synth_root).model_dump(mode="json"),
-                       "data": {"dataset": "image_folder", "root": str(synth_root / "classes"),
-                                "resize": 32, "crop": 32, "batch_size": 4096}})
+    spec = parse_spec(
+        {
+            **simclr_spec(synth_root).model_dump(mode="json"),
+            "data": {
+                "dataset": "image_folder",
+                "root": str(synth_root / "classes"),
+                "resize": 32,
+                "crop": 32,
+                "batch_size": 4096,
+            },
+        }
+    )
     with pytest.raises(TrainingError, match="fewer than data.batch_size = 4096"):
         recorded_run(spec, tmp_path)
 
 
 def test_a_missing_weight_file_is_named(synth_root, tmp_path):
-    spec = parse_spec({**simclr_spec(synth_root).model_dump(mode="json"),
-                       "backbone": {"weights": str(tmp_path / "missing_ckpt")}})
+    spec = parse_spec(
+        {
+            **simclr_spec(synth_root).model_dump(mode="json"),
+            "backbone": {"weights": str(tmp_path / "missing_ckpt")},
+        }
+    )
     with pytest.raises(Exception, match="missing_ckpt"):
         recorded_run(spec, tmp_path / "out")

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import torch
 
-from ab_core.data.augment import colour_jitter, normalize, random_gaussian_blur, simclr_views
+from ab_core.data.augment import (
+    apply_colour,
+    colour_affine,
+    colour_jitter,
+    normalize,
+    random_gaussian_blur,
+    simclr_views,
+)
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def _left_bright(batch: int = 16, size: int = 32) -> torch.Tensor:
-    """uint8 (B, 3, size, size): white left third, dark grey elsewhere (grey, so greyscale changes nothing)."""
+    """uint8 (B, 3, size, size): a white left third, dark grey elsewhere (greyscale changes nothing)."""
     images = torch.full((batch, 3, size, size), 40, dtype=torch.uint8)
     images[..., : size // 3] = 220
     return images
@@ -70,3 +77,26 @@ def test_blur_keeps_a_constant_image_and_smooths_an_edge() -> None:
     edge = _left_bright(4).float() / 255
     blurred = random_gaussian_blur(edge, p=1.0, sigma=(1.5, 2.0))
     assert (blurred[..., 9] < edge[..., 9]).all() and (blurred[..., 10] > edge[..., 10]).all()
+
+
+def test_composed_jitter_matches_torchvisions_steps_where_nothing_clips() -> None:
+    from torchvision.transforms import functional as TF
+
+    torch.manual_seed(2)
+    images = torch.rand(3, 3, 8, 8) * 0.2 + 0.4  # mid-range: no step clips
+    brightness, contrast = torch.tensor([1.1, 0.8, 1.0]), torch.tensor([0.9, 1.2, 1.0])
+    saturation = torch.tensor([1.3, 0.7, 0.0])
+    out = apply_colour(images, *colour_affine(images, brightness, contrast, saturation, torch.zeros(3)))
+    for i in range(3):
+        expected = TF.adjust_brightness(images[i], float(brightness[i]))
+        expected = TF.adjust_contrast(expected, float(contrast[i]))
+        expected = TF.adjust_saturation(expected, float(saturation[i]))
+        assert torch.allclose(out[i], expected, atol=1e-4)
+
+
+def test_hue_shift_rotates_colour_and_leaves_grey_alone() -> None:
+    grey_and_red = torch.tensor([[0.5, 0.5, 0.5], [0.8, 0.2, 0.2]]).view(2, 3, 1, 1)
+    ones, hue = torch.ones(2), torch.full((2,), 0.25)
+    out = apply_colour(grey_and_red, *colour_affine(grey_and_red, ones, ones, ones, hue))
+    assert torch.allclose(out[0], grey_and_red[0], atol=1e-4)
+    assert (out[1] - grey_and_red[1]).abs().max() > 0.2

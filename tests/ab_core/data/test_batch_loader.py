@@ -16,7 +16,8 @@ from ab_core.specs import DataSpec
 
 
 def _classes(root: Path, cache: str = "none", **extra: object) -> DataSpec:
-    return DataSpec(dataset="image_folder", root=str(root / "classes"), resize=32, crop=32, cache=cache, **extra)
+    folder = str(root / "classes")
+    return DataSpec(dataset="image_folder", root=folder, resize=32, crop=32, cache=cache, **extra)
 
 
 class CountingDataset(ImageDataset):
@@ -98,8 +99,9 @@ def test_worker_processes_give_the_same_batches(synth_root: Path) -> None:
     assert all(torch.equal(a.images, b.images) for a, b in zip(workers, in_process, strict=True))
 
 
-def test_fingerprint_changes_with_geometry_and_files_but_not_with_the_cache(synth_root: Path, tmp_path: Path
-                                                                          ) -> None:
+def test_fingerprint_changes_with_geometry_and_files_but_not_with_the_cache(
+    synth_root: Path, tmp_path: Path
+) -> None:
     spec = _classes(synth_root)
     base = open_dataset(spec, "train").fingerprint()
     assert base == open_dataset(_classes(synth_root, cache="memory"), "train").fingerprint()

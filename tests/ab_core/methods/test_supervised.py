@@ -2,10 +2,10 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from ab_core.specs import BackboneSpec, DataSpec  # isort: skip (first: it imports every method)
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import DataError
 from ab_core.methods.supervised import SupervisedParams, build, random_hflip, topk_accuracy
+from ab_core.spec_sections import BackboneSpec, DataSpec
 
 
 def make_ctx(num_classes: int = 3) -> BuildContext:

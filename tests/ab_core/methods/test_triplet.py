@@ -2,9 +2,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from ab_core.specs import BackboneSpec, DataSpec  # isort: skip (first: it imports every method)
 from ab_core.contracts import Batch, BuildContext
 from ab_core.methods.triplet import TripletParams, build
+from ab_core.spec_sections import BackboneSpec, DataSpec
 
 
 def make_ctx() -> BuildContext:

@@ -1,0 +1,73 @@
+"""The sections of a job spec (data, backbone, optimiser, schedule, resources): no registry needed.
+
+Method, data and model modules import these; `ab_core.specs` adds the method union and `JobSpec`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ab_core.params import StrictModel
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DataSpec(StrictModel):
+    dataset: Literal["image_folder", "mvtec", "stl10", "cifar10"]
+    root: str = Field(description="dataset directory; for stl10 / cifar10 the torchvision root")
+    categories: list[str] | None = Field(None, description="mvtec categories; all found when omitted")
+    resize: int = Field(320, ge=8, description="shorter side before the centre crop (the seed's 320)")
+    crop: int = Field(224, ge=8, description="centre-crop size fed to the network (the seed's 224)")
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    batch_size: int = Field(32, ge=1, le=4096)
+    num_workers: int = Field(0, ge=0, le=64)
+    cache: Literal["memory", "none"] = Field("memory", description="decode every image once into uint8")
+    test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="image_folder hold-out without test/")
+    download: bool = Field(False, description="stl10 / cifar10: download when missing (needs internet)")
+
+    @model_validator(mode="after")
+    def _crop_fits(self) -> DataSpec:
+        if self.crop > self.resize:
+            raise ValueError(f"crop {self.crop} must be <= resize {self.resize}")
+        return self
+
+
+class BackboneSpec(StrictModel):
+    arch: Literal["resnet18", "resnet34"] = "resnet18"
+    weights: str = Field("none", description="'none', 'imagenet', or a checkpoint directory of this project")
+
+
+class OptimSpec(StrictModel):
+    name: Literal["sgd", "adam", "adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0, le=10)
+    weight_decay: float = Field(1e-4, ge=0, le=1)
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
+
+
+class ScheduleSpec(StrictModel):
+    epochs: int | None = Field(None, ge=1, description="give epochs or steps, not both")
+    steps: int | None = Field(None, ge=1, description="optimiser steps")
+    warmup_steps: int = Field(0, ge=0)
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    grad_accum: int = Field(1, ge=1, le=1024)
+    checkpoint_every: int = Field(0, ge=0, description="steps between checkpoints; 0 = only at the end")
+    keep_checkpoints: int = Field(2, ge=1, description="newest step checkpoints kept on disk")
+    log_every: int = Field(1, ge=1)
+    amp: bool = Field(True, description="bf16 autocast on CUDA (ignored on CPU)")
+    channels_last: bool = Field(True, description="on CUDA (ignored on CPU)")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> ScheduleSpec:
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError("give either epochs or steps, not both")
+        return self
+
+
+class ResourcesSpec(StrictModel):
+    workers: int = Field(1, ge=1, le=512)
+    gpus_per_worker: float = Field(0, ge=0, le=16)
+    cpus_per_worker: float = Field(1, gt=0, le=256)

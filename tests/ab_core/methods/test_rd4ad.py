@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from ab_core.contracts import Batch, BuildContext
+from ab_core.errors import DataError
+from ab_core.evaluation.reverse_distillation import MirroredDecoder, OneClassBottleneck
+from ab_core.methods.rd4ad import Rd4adParams, build, cosine_distance_loss
+from ab_core.models.backbone import ResNetBackbone
+from ab_core.specs import BackboneSpec, DataSpec
+
+
+def make_ctx(crop: int = 32) -> BuildContext:
+    data = DataSpec(dataset="mvtec", root="unused", resize=crop, crop=crop)
+    return BuildContext(BackboneSpec(), data, 2, torch.device("cpu"), seed=0)
+
+
+def batches(count: int = 2, size: int = 4, crop: int = 32) -> list[Batch]:
+    generator = torch.Generator().manual_seed(1)
+    images = [torch.randint(0, 256, (size, 3, crop, crop), generator=generator, dtype=torch.uint8)
+              for _ in range(count)]
+    return [Batch(x, torch.zeros(size, dtype=torch.int64)) for x in images]
+
+
+def test_rd4ad_training_leaves_teacher_weights_and_bn_statistics_bit_identical():
+    torch.manual_seed(0)
+    evaluator = build(Rd4adParams(epochs=1), make_ctx())
+    teacher = evaluator.model.teacher
+    with torch.no_grad():  # give BN non-default statistics, so any update would show
+        for module in teacher.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    before = {name: value.clone() for name, value in teacher.state_dict().items()}
+    decoder_before = {name: value.clone() for name, value in evaluator.model.decoder.state_dict().items()}
+    evaluator.fit(batches())
+    after = teacher.state_dict()
+    assert any("running_mean" in name for name in before)
+    for name, value in before.items():
+        assert torch.equal(value, after[name]), name
+    assert all(p.grad is None for p in teacher.parameters())
+    moved = [n for n, v in evaluator.model.decoder.state_dict().items() if not torch.equal(v, decoder_before[n])]
+    assert moved, "the decoder did not train"
+
+
+def test_rd4ad_train_mode_never_reaches_the_teacher():
+    model = build(Rd4adParams(epochs=1), make_ctx()).model
+    model.train()
+    assert model.decoder.training and model.bottleneck.training
+    assert not any(module.training for module in model.teacher.modules())
+
+
+def test_rd4ad_student_maps_match_the_teacher_layers_and_maps_cover_the_image():
+    crop = 48  # not a multiple of 32: the decoder's output is aligned to the teacher's
+    torch.manual_seed(0)
+    evaluator = build(Rd4adParams(epochs=1), make_ctx(crop))
+    images = torch.randn(2, 3, crop, crop)
+    teacher, student = evaluator.model(images)
+    assert [t.shape for t in teacher] == [s.shape for s in student]
+    out = evaluator.score(batches(1, 2, crop)[0])
+    assert out["anomaly_map"].shape == (2, 1, crop, crop) and out["image_score"].shape == (2,)
+
+
+def test_rd4ad_reports_a_falling_loss_per_epoch():
+    torch.manual_seed(0)
+    evaluator = build(Rd4adParams(epochs=3), make_ctx())
+    losses = []
+    evaluator.on_epoch = lambda epoch, loss: losses.append((epoch, loss))
+    evaluator.fit(batches(1))
+    assert [e for e, _ in losses] == [0, 1, 2]
+    assert losses[-1][1] < losses[0][1]
+
+
+def test_cosine_distance_loss_is_zero_for_equal_maps_and_two_per_layer_for_opposite_ones():
+    maps = [torch.randn(2, 4, 3, 3), torch.randn(2, 8, 2, 2)]
+    assert float(cosine_distance_loss(maps, maps)) == pytest.approx(0.0, abs=1e-6)
+    assert float(cosine_distance_loss(maps, [-m for m in maps])) == pytest.approx(4.0, abs=1e-5)
+
+
+def test_bottleneck_and_decoder_mirror_the_teacher_shapes():
+    features = ResNetBackbone().features(torch.randn(1, 3, 64, 64), ("layer1", "layer2", "layer3"))
+    code = OneClassBottleneck()(features["layer1"], features["layer2"], features["layer3"])
+    assert code.shape == (1, 512, 2, 2)
+    decoded = MirroredDecoder("resnet18")(code)
+    assert [d.shape for d in decoded] == [features[n].shape for n in ("layer1", "layer2", "layer3")]
+
+
+def test_rd4ad_needs_batches_of_two_images():
+    evaluator = build(Rd4adParams(epochs=1), make_ctx())
+    with pytest.raises(DataError, match="at least 2"):
+        evaluator.fit(batches(1, 1))
