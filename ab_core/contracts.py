@@ -9,6 +9,7 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
+from ab_core.distributed import World
 from ab_core.spec_sections import BackboneSpec, DataSpec
 
 
@@ -35,6 +36,7 @@ class BuildContext:
     num_classes: int
     device: torch.device
     seed: int
+    world: World = World()  # rank and size when data-parallel (e.g. SimCLR gathers negatives)
 
 
 class Pretrainer(nn.Module):

@@ -16,11 +16,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ab_core import registry
 from ab_core.checkpoints import TRAINING_FILE, latest_checkpoint, load_file, read_meta, save_checkpoint
 from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.loader import ImageDataset, make_loader, open_dataset
+from ab_core.distributed import World, current_world
 from ab_core.errors import TrainingError
 from ab_core.provenance import checkpoint_meta
 from ab_core.spec_sections import OptimSpec, ScheduleSpec
@@ -38,17 +40,19 @@ def pretrain(
 ) -> dict[str, Any]:
     """Train `spec.method` on `spec.data`; return the final metrics and the final checkpoint directory."""
     out_dir = Path(out_dir)
+    world = current_world()
     dataset = open_dataset(spec.data, "train", seed=spec.seed)
-    micro_per_epoch = len(dataset) // spec.data.batch_size
+    global_batch = spec.data.batch_size * world.size
+    micro_per_epoch = len(dataset) // global_batch
     if micro_per_epoch < 1:
         raise TrainingError(
             f"dataset {spec.data.root} has {len(dataset)} training images, fewer than "
-            f"data.batch_size = {spec.data.batch_size}"
+            f"data.batch_size = {spec.data.batch_size} x {world.size} workers"
         )
     total_steps = _total_steps(spec.schedule, micro_per_epoch)
 
     torch.manual_seed(spec.seed)
-    ctx = BuildContext(spec.backbone, spec.data, len(dataset.classes), device, spec.seed)
+    ctx = BuildContext(spec.backbone, spec.data, len(dataset.classes), device, spec.seed, world)
     model: Pretrainer = registry.get(spec.method.method).build(spec.method, ctx).to(device)
     cuda = device.type == "cuda"
     if cuda and spec.schedule.channels_last:
@@ -58,10 +62,14 @@ def pretrain(
     start_step = 0
     if resume_from is not None:
         start_step = _restore(Path(resume_from), spec, model, optimizer)
+    # the same Pretrainer, wrapped so gradients average across workers
+    step_fn: nn.Module = model
+    if world.size > 1:
+        step_fn = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
 
     model.train()
     accum = spec.schedule.grad_accum
-    batches = _micro_batches(dataset, spec, start_step * accum, micro_per_epoch)
+    batches = _micro_batches(dataset, spec, world, start_step * accum, micro_per_epoch)
     metrics: dict[str, float] = {}
     started = time.perf_counter()
     for step in range(start_step, total_steps):
@@ -75,7 +83,7 @@ def pretrain(
             if cuda and spec.schedule.channels_last:
                 batch.images = batch.images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and spec.schedule.amp):
-                loss = model(batch)
+                loss = step_fn(batch)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"loss is {loss.item()} at step {step + 1}; lower optim.lr or check the data"
@@ -118,19 +126,32 @@ def _total_steps(schedule: ScheduleSpec, micro_per_epoch: int) -> int:
     return (schedule.epochs or 1) * per_epoch
 
 
-def _micro_batches(dataset: ImageDataset, spec: JobSpec, start: int, micro_per_epoch: int) -> Iterator[Batch]:
-    """Micro-batches from global index `start` on, across epochs, without decoding the skipped ones."""
+def _micro_batches(
+    dataset: ImageDataset, spec: JobSpec, world: World, start: int, micro_per_epoch: int
+) -> Iterator[Batch]:
+    """This worker's micro-batches from global index `start` on, across epochs, skipping without decoding.
+
+    Every worker walks the same global order; worker r takes rows [r * B, (r + 1) * B) of each global batch.
+    """
     epoch, offset = divmod(start, micro_per_epoch)
+    size = spec.data.batch_size
     while True:
-        yield from make_loader(
+        for batch in make_loader(
             dataset,
-            spec.data.batch_size,
+            size * world.size,
             seed=spec.seed,
             epoch=epoch,
             start_batch=offset,
             num_workers=spec.data.num_workers,
-        )
+        ):
+            yield batch if world.size == 1 else _shard(batch, world, size)
         epoch, offset = epoch + 1, 0
+
+
+def _shard(batch: Batch, world: World, size: int) -> Batch:
+    rows = slice(world.rank * size, (world.rank + 1) * size)
+    masks = None if batch.masks is None else batch.masks[rows]
+    return Batch(batch.images[rows], batch.labels[rows], masks, batch.paths[rows])
 
 
 def _optimizer(spec: OptimSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:

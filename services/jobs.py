@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -166,6 +166,12 @@ class JobStore:
             if row is None or row.job_id != job_id:
                 raise NotFoundError(f"job {job_id} has no artifact {artifact_id}")
             return ArtifactRecord.of(row)
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state (all owners): the metrics gauge."""
+        with self.db.read() as session:
+            rows = session.execute(select(Job.state, func.count()).group_by(Job.state)).all()
+        return {state.value: 0 for state in JobState} | {state: count for state, count in rows}
 
     # -- cancel -----------------------------------------------------------------------------------------
 

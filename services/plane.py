@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from services import migrate
 from services.bus import EventBus, InProcessBus
 from services.db import Database
+from services.errors import DatabaseUnavailableError
 from services.jobs import JobStore
 from services.queue import JobQueue
 from services.settings import Settings
@@ -54,7 +57,12 @@ class ControlPlane:
         )
 
     def migrate(self) -> None:
-        migrate.upgrade(self.db.engine)
+        """Apply pending migrations; DatabaseUnavailableError when the database cannot be reached."""
+        try:
+            migrate.upgrade(self.db.engine)
+        except (OperationalError, InterfaceError) as error:
+            url = self.db.engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnavailableError(f"cannot migrate the database at {url}: {error.orig}") from error
 
     def close(self) -> None:
         self.bus.close()

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.augment import simclr_views
+from ab_core.distributed import all_gather_with_grad
 from ab_core.losses.ntxent import NTXentLoss
 from ab_core.models.backbone import FEATURE_DIM, build_backbone
 from ab_core.models.heads import ProjectionHead
@@ -38,7 +39,9 @@ class SimCLRPretrainer(Pretrainer):
         self.mean, self.std = ctx.data.mean, ctx.data.std
         self.backbone = build_backbone(ctx.backbone)
         self.projection = ProjectionHead(FEATURE_DIM, params.hidden_dim, params.out_dim)
-        self.loss = NTXentLoss(params.temperature)
+        # data-parallel: negatives come from every worker's batch, with gradients
+        gather = all_gather_with_grad if ctx.world.size > 1 else None
+        self.loss = NTXentLoss(params.temperature, gather=gather, rank=ctx.world.rank)
 
     def training_step(self, batch: Batch) -> Tensor:
         view0, view1 = simclr_views(

@@ -1,0 +1,48 @@
+"""FastAPI dependencies: the control plane, the caller's API token, and a worker's job-scoped token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.errors import UnauthorizedError
+from services.plane import ControlPlane
+from services.records import Principal
+from services.worker_channel import WorkerLease
+
+bearer = HTTPBearer(auto_error=False, description="an API token from `abs token create`")
+worker_bearer = HTTPBearer(
+    auto_error=False, scheme_name="JobToken", description="the job-scoped token issued with a claim"
+)
+
+
+def get_plane(request: Request) -> ControlPlane:
+    return request.app.state.plane  # type: ignore[no-any-return]
+
+
+PlaneDep = Annotated[ControlPlane, Depends(get_plane)]
+JobIdPath = Annotated[str, Path(min_length=1, max_length=64, description="a job id")]
+
+
+def current_principal(
+    plane: PlaneDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if credentials is None:
+        raise UnauthorizedError("missing API token: send the header 'Authorization: Bearer <token>'")
+    return plane.tokens.verify(credentials.credentials)
+
+
+def current_worker(
+    plane: PlaneDep,
+    job_id: JobIdPath,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(worker_bearer)],
+) -> WorkerLease:
+    if credentials is None:
+        raise UnauthorizedError("missing job token: send the header 'Authorization: Bearer <job token>'")
+    return plane.workers.authenticate(job_id, credentials.credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+WorkerDep = Annotated[WorkerLease, Depends(current_worker)]

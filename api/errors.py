@@ -1,0 +1,70 @@
+"""The one place where domain errors become HTTP status codes, with one JSON error shape for all of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ab_core.errors import AbError, CheckpointError, DataError, SpecError
+from services import errors
+
+STATUS_OF: dict[type[AbError], int] = {
+    errors.NotFoundError: 404,
+    errors.UnauthorizedError: 401,
+    errors.ForbiddenError: 403,
+    errors.ConflictError: 409,
+    errors.SpecRejectedError: 422,
+    errors.InvalidArtifactError: 422,
+    errors.InvalidEventError: 422,
+    errors.InvalidOwnerError: 422,
+    errors.PayloadTooLargeError: 413,
+    errors.DatabaseUnavailableError: 503,
+    SpecError: 422,
+    DataError: 422,
+    CheckpointError: 422,
+    AbError: 400,
+}
+
+
+def status_of(error: AbError) -> int:
+    """The status of the nearest class in the error's MRO that the table names."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]
+    return 400
+
+
+def error_response(status: int, kind: str, detail: str, problems: list[str] | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 503:
+        headers["Retry-After"] = "5"
+    body = {"detail": detail, "type": kind, "problems": problems or []}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def domain_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, AbError)
+    problems = getattr(error, "problems", None)
+    detail = str(error).splitlines()[0] if problems else str(error)
+    return error_response(status_of(error), type(error).__name__, detail, problems)
+
+
+def _problem_line(item: dict[str, Any]) -> str:
+    loc = [str(part) for part in item.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:] if loc[0] == "body" else loc
+    return f"{'.'.join(loc) or '<body>'}: {item.get('msg', 'invalid')}"
+
+
+async def validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [_problem_line(item) for item in error.errors()]
+    return error_response(422, "RequestValidationError", "invalid request", problems)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AbError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

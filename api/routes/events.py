@@ -1,0 +1,54 @@
+"""`/v1/jobs/{id}/events` (paginated history) and `/v1/jobs/{id}/stream` (Server-Sent Events)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import JobIdPath, PlaneDep, PrincipalDep
+from api.schemas import MAX_PAGE_SIZE, ErrorRead, EventPage, EventRead
+from api.sse import sse_stream
+from services.streaming import follow
+
+router = APIRouter(prefix="/v1/jobs", tags=["events"], responses={401: {"model": ErrorRead}, 404: {"model": ErrorRead}})
+
+
+@router.get("/{job_id}/events")
+def list_events(
+    job_id: JobIdPath,
+    plane: PlaneDep,
+    principal: PrincipalDep,
+    after: Annotated[int, Query(ge=0, le=2**31, description="return events with seq > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
+) -> EventPage:
+    """The job's history, oldest first."""
+    page = plane.jobs.events(principal, job_id, after, limit)
+    return EventPage(items=[EventRead.of(event) for event in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{job_id}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE: `id` is the event seq"}},
+)
+async def stream_events(
+    job_id: JobIdPath,
+    request: Request,
+    plane: PlaneDep,
+    principal: PrincipalDep,
+    last_event_id: Annotated[int | None, Header(ge=0, le=2**31)] = None,
+    after: Annotated[int, Query(ge=0, le=2**31, description="like Last-Event-ID, for clients that cannot set it")] = 0,
+) -> StreamingResponse:
+    """Live events; ends after the event that makes the job terminal. Reconnect with `Last-Event-ID` to
+    resume without gaps or repeats; a comment line `: ping` arrives when nothing happened for a while."""
+    await run_in_threadpool(plane.jobs.get, principal, job_id)  # 404 before the stream starts
+    start = last_event_id if last_event_id is not None else after
+    items = follow(plane.jobs, plane.bus, job_id, start, plane.settings.sse_keepalive_seconds)
+    return StreamingResponse(
+        sse_stream(request, items),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

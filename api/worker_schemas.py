@@ -1,0 +1,75 @@
+"""Bodies of the internal endpoints that workers call with their job-scoped token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WorkerJobRead(BaseModel):
+    id: str
+    attempt: int
+    spec: dict[str, Any]
+    storage_dir: str = Field(description="where this job writes; artifacts must lie under the storage root")
+    cancel_requested: bool
+
+
+class ProgressCreate(BaseModel):
+    """The shape of a progress event's data (checked at the edge, so every job's progress reads back)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epoch: int | None = Field(None, ge=0)
+    step: int | None = Field(None, ge=0)
+    total_steps: int | None = Field(None, ge=0)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProgressEventCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["progress"]
+    data: ProgressCreate
+
+
+class NoteEventCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["log", "checkpoint"]
+    data: dict[str, Any] = Field(description="log: {message}; checkpoint: {path}")
+
+
+WorkerEventCreate = Annotated[ProgressEventCreate | NoteEventCreate, Field(discriminator="kind")]
+
+
+class WorkerEventAck(BaseModel):
+    seq: int
+
+
+class HeartbeatCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lease_seconds: float | None = Field(None, gt=0, le=3600)
+
+
+class HeartbeatRead(BaseModel):
+    lease_deadline: datetime
+    cancel_requested: bool = Field(description="stop, then post the result with state 'cancelled'")
+
+
+class WorkerResultCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["succeeded", "failed", "cancelled"]
+    result: dict[str, Any] | None = None
+    error: str | None = Field(None, max_length=20_000)
+
+
+class ArtifactCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f]+$")
+    kind: str = Field("file", min_length=1, max_length=32, description="checkpoint, metrics, picture, file ...")
+    path: str = Field(min_length=1, max_length=4096, description="absolute, or relative to storage_dir")
