@@ -46,11 +46,22 @@ class StreamingGaussian(nn.Module):
         """(P, d) float64."""
         return self.shift + self.sum / self.count
 
-    def covariance(self) -> Tensor:
-        """(P, d, d) float64, unbiased (divides by n - 1) like `torch.cov`."""
+    def covariance(self, positions: slice = slice(None)) -> Tensor:
+        """(P, d, d) float64 (or a slice of positions), unbiased (divides by n - 1) like `torch.cov`."""
         n = self.count
         if n < 2:
             raise ValueError(f"a covariance needs at least 2 samples, got {int(n)}")
-        centred = self.sum / n  # mean of the shifted data, (P, d)
-        outer = self.outer - n * centred.unsqueeze(2) * centred.unsqueeze(1)
+        centred = self.sum[positions] / n  # mean of the shifted data, (p, d)
+        outer = self.outer[positions] - n * centred.unsqueeze(2) * centred.unsqueeze(1)
         return outer / (n - 1)
+
+    def cholesky(self, eps: float, dtype: torch.dtype = torch.float32, chunk: int = 256) -> Tensor:
+        """(P, d, d) lower-triangular L with L L^T = covariance + eps I, factored in float64 a chunk of
+        positions at a time, so no second full-size float64 matrix is ever held."""
+        factor = torch.empty(self.positions, self.dim, self.dim, dtype=dtype, device=self.outer.device)
+        for start in range(0, self.positions, chunk):
+            part = slice(start, start + chunk)
+            covariance = self.covariance(part)
+            covariance.diagonal(dim1=-2, dim2=-1).add_(eps)  # + eps I
+            factor[part] = torch.linalg.cholesky(covariance).to(dtype)
+        return factor

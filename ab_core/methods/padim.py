@@ -45,7 +45,8 @@ class PadimModel(nn.Module):
         if n_features > total:
             raise ValueError(f"n_features {n_features} exceeds the {total} channels of layers 1-3")
         generator = torch.Generator().manual_seed(seed)
-        self.register_buffer("channels", torch.randperm(total, generator=generator)[:n_features])
+        channels = torch.randperm(total, generator=generator)[:n_features].sort().values
+        self.register_buffer("channels", channels)  # sorted: each layer's share is picked before upsampling
         self.eps, self.blur_sigma = eps, blur_sigma
         self.gaussian: StreamingGaussian | None = None
         self.register_buffer("mean", None)  # (P, d) float32 once fitted
@@ -56,9 +57,14 @@ class PadimModel(nn.Module):
         """Normalised images (B, 3, H, W) -> embeddings (B, d, h, w) at layer-1 resolution."""
         features = self.backbone.features(images, PADIM_LAYERS)
         size = features["layer1"].shape[-2:]
-        maps = [features["layer1"]]
-        maps += [F.interpolate(features[name], size=size, mode="nearest") for name in PADIM_LAYERS[1:]]
-        return torch.cat(maps, dim=1).index_select(1, self.channels)  # (B, d, h, w)
+        maps, offset = [], 0
+        for name in PADIM_LAYERS:  # same result as concatenating all 448 channels, then selecting
+            width = CHANNELS[name]
+            picked = self.channels[(self.channels >= offset) & (self.channels < offset + width)] - offset
+            selected = features[name].index_select(1, picked)
+            maps.append(selected if selected.shape[-2:] == size else F.interpolate(selected, size=size))
+            offset += width
+        return torch.cat(maps, dim=1)  # (B, d, h, w), nearest upsampling to layer-1 resolution
 
     @torch.no_grad()
     def update(self, images: Tensor) -> None:
@@ -73,10 +79,8 @@ class PadimModel(nn.Module):
         """Turn the running sums into mean and Cholesky factor; the sums are then dropped."""
         if self.gaussian is None:
             raise DataError("PaDiM got no training images to fit")
-        covariance = self.gaussian.covariance()
-        covariance.diagonal(dim1=-2, dim2=-1).add_(self.eps)  # + eps I
         self.mean = self.gaussian.mean().float()
-        self.cholesky = torch.linalg.cholesky(covariance).float()
+        self.cholesky = self.gaussian.cholesky(self.eps)
         self.gaussian = None
 
     @torch.no_grad()

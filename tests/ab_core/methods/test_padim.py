@@ -54,6 +54,17 @@ def test_padim_keeps_no_embedding_bank_and_drops_its_sums_after_fitting():
     assert sizes == {"channels": (20,), "mean": (64, 20), "cholesky": (64, 20, 20)}  # 8 x 8 positions
 
 
+def test_padim_embedding_is_the_seeded_channel_subset_of_layers_1_to_3_at_layer_1_resolution():
+    torch.manual_seed(0)
+    model = PadimModel(ResNetBackbone().eval(), n_features=50, eps=0.01, blur_sigma=4.0, seed=3)
+    images = torch.randn(2, 3, 32, 32)
+    features = model.backbone.features(images, ("layer1", "layer2", "layer3"))
+    size = features["layer1"].shape[-2:]
+    every = torch.cat([features["layer1"]] + [torch.nn.functional.interpolate(features[n], size=size)
+                                              for n in ("layer2", "layer3")], dim=1)  # (B, 448, 8, 8)
+    torch.testing.assert_close(model.embed(images), every[:, model.channels])
+
+
 def test_padim_channel_subset_is_fixed_by_the_seed():
     channels = [PadimModel(ResNetBackbone(), 100, 0.01, 4.0, seed).channels for seed in (0, 0, 1)]
     assert torch.equal(channels[0], channels[1]) and not torch.equal(channels[0], channels[2])

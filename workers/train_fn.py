@@ -1,0 +1,57 @@
+"""The function every Ray Train worker runs: the same ab_core loop that `abs run` uses.
+
+Ray Train has already initialised torch.distributed; ab_core reads rank and world size from it. Every
+rank calls `ray.train.report` at the same steps (it is a barrier); only rank 0 hands over a checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import ray.train.torch
+from ray.train import Checkpoint
+
+from ab_core.runner import run
+from ab_core.specs import JobSpec
+
+
+def train_fn(config: dict[str, Any]) -> None:
+    spec = JobSpec.model_validate(config["spec"])
+    out_dir = Path(tempfile.mkdtemp(prefix=f"ab-{config['job_id']}-"))
+    resume = _restored_checkpoint(out_dir)
+
+    def report(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
+        checkpoint = Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        ray.train.report({**_plain(metrics), "worker_pid": os.getpid()}, checkpoint=checkpoint)
+
+    try:
+        result = run(spec, out_dir, report=report, resume_from=resume, device=ray.train.torch.get_device())
+        if spec.kind == "evaluate":  # the evaluation's files (results, pictures) become the final checkpoint
+            is_main = ray.train.get_context().get_world_rank() == 0
+            ray.train.report(
+                {"final": 1, **_plain(result.get("mean", {}))},
+                checkpoint=Checkpoint.from_directory(str(out_dir)) if is_main else None,
+            )
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _restored_checkpoint(out_dir: Path) -> str | None:
+    """After a worker failure Ray hands back the last reported checkpoint: copy it where ab_core resumes."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    target = out_dir / "checkpoints" / "restored"
+    with checkpoint.as_directory() as directory:
+        shutil.copytree(directory, target)
+    return str(target)
+
+
+def _plain(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Only scalars and strings: Ray keeps metrics as JSON."""
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float | str | bool)}

@@ -1,0 +1,57 @@
+"""Build and fit the TorchTrainer of one job: scaling from the spec, the job id as the run name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray.train import CheckpointConfig, FailureConfig, Result, RunConfig, ScalingConfig, UserCallback
+from ray.train.torch import TorchTrainer
+
+from ab_core.specs import JobSpec
+from workers.train_fn import train_fn
+
+Progress = Callable[[dict[str, Any], str | None], None]
+
+
+class ProgressCallback(UserCallback):
+    """Runs in the Ray Train controller, once per report of all ranks: forwards rank 0's metrics."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+        self.progress(metrics[0], checkpoint.path if checkpoint is not None else None)
+
+
+def build_trainer(
+    spec: JobSpec, job_id: str, storage_path: Path, progress: Progress | None = None, max_failures: int = 2
+) -> TorchTrainer:
+    resources = spec.resources
+    worker_resources = {"CPU": resources.cpus_per_worker}
+    if resources.gpus_per_worker:
+        worker_resources["GPU"] = resources.gpus_per_worker
+    return TorchTrainer(
+        train_fn,
+        train_loop_config={"spec": spec.model_dump(mode="json"), "job_id": job_id},
+        scaling_config=ScalingConfig(
+            num_workers=resources.workers,
+            use_gpu=resources.gpus_per_worker > 0,
+            resources_per_worker=worker_resources,
+        ),
+        run_config=RunConfig(
+            name=job_id,
+            storage_path=str(storage_path),
+            failure_config=FailureConfig(max_failures=max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=spec.schedule.keep_checkpoints),
+            callbacks=[ProgressCallback(progress)] if progress else None,
+        ),
+    )
+
+
+def fit(
+    spec: JobSpec, job_id: str, storage_path: Path, progress: Progress | None = None, max_failures: int = 2
+) -> Result:
+    """Run the job on the cluster `ray.init` connected to; a rerun with the same job id resumes."""
+    return build_trainer(spec, job_id, storage_path, progress, max_failures).fit()
