@@ -14,6 +14,7 @@ from api import errors
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import artifacts, events, internal, jobs, meta
+from api.schemas import ErrorRead
 from services.errors import DatabaseUnavailableError
 from services.plane import ControlPlane
 from services.settings import Settings, load_settings
@@ -72,8 +73,9 @@ def create_app(settings: Settings | None = None, plane: ControlPlane | None = No
     app.state.plane = plane
     app.state.metrics = Metrics(plane.jobs.count_by_state)
     errors.install(app)
+    invalid = {422: {"model": ErrorRead, "description": "invalid request: each bad field in `problems`"}}
     for module in (jobs, events, artifacts, meta, internal):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=invalid)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -23,7 +23,8 @@ def get_plane(request: Request) -> ControlPlane:
 
 
 PlaneDep = Annotated[ControlPlane, Depends(get_plane)]
-JobIdPath = Annotated[str, Path(min_length=1, max_length=64, description="a job id")]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL bytes
+JobIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL, description="a job id")]
 
 
 def current_principal(

@@ -20,6 +20,7 @@ STATUS_OF: dict[type[AbError], int] = {
     errors.InvalidArtifactError: 422,
     errors.InvalidEventError: 422,
     errors.InvalidOwnerError: 422,
+    errors.InvalidInputError: 422,
     errors.PayloadTooLargeError: 413,
     errors.DatabaseUnavailableError: 503,
     SpecError: 422,

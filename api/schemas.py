@@ -19,7 +19,9 @@ class JobCreate(BaseModel):
 
     spec: JobSpec
     priority: int = Field(0, ge=-1000, le=1000, description="higher runs first; equal priorities run oldest first")
-    parent_id: str | None = Field(None, max_length=36, description="the sweep or pipeline this job belongs to")
+    parent_id: str | None = Field(
+        None, max_length=36, pattern=r"^[^\x00]*$", description="the sweep or pipeline this job belongs to"
+    )
     max_attempts: int | None = Field(None, ge=1, le=100, description="claims before giving up (default: server's)")
 
 

@@ -8,6 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+NO_NUL = r"^[^\x00]*$"
+
+
 class WorkerJobRead(BaseModel):
     id: str
     attempt: int
@@ -64,12 +67,14 @@ class WorkerResultCreate(BaseModel):
 
     state: Literal["succeeded", "failed", "cancelled"]
     result: dict[str, Any] | None = None
-    error: str | None = Field(None, max_length=20_000)
+    error: str | None = Field(None, max_length=20_000, pattern=NO_NUL)
 
 
 class ArtifactCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f]+$")
-    kind: str = Field("file", min_length=1, max_length=32, description="checkpoint, metrics, picture, file ...")
-    path: str = Field(min_length=1, max_length=4096, description="absolute, or relative to storage_dir")
+    kind: str = Field(
+        "file", min_length=1, max_length=32, pattern=NO_NUL, description="checkpoint, metrics, picture, file ..."
+    )
+    path: str = Field(min_length=1, max_length=4096, pattern=NO_NUL, description="absolute, or relative to storage_dir")

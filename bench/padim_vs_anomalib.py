@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-features", type=int, default=100)
     parser.add_argument("--weights", default="random", help="random (seeded, saved once) | imagenet | PATH")
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per implementation; times: the fastest")
     parser.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)  # child mode
     parser.add_argument("--category", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -117,6 +118,8 @@ def run_child(args: argparse.Namespace) -> dict:
             return out.pred_score, out.anomaly_map
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with torch.no_grad():  # warm-up outside the timing: kernel selection / JIT for these shapes
+        ours.backbone.to(device).eval().features(next(batches(train)), ("layer1", "layer2", "layer3"))
     sync()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -147,8 +150,8 @@ def run_child(args: argparse.Namespace) -> dict:
         "impl": args.impl, "category": args.category, "device": device.type,
         "fit_s": fitted - started, "test_s": ended - fitted, "total_s": ended - started,
         "peak_mb": peak, "peak_kind": "cuda max allocated" if device.type == "cuda" else "RSS over baseline",
-        "image_auroc": metrics["image_auroc"], "pixel_auroc": metrics["pixel_auroc"], "aupro": metrics["aupro"],
         "train_images": len(train), "test_images": len(test),
+        **{key: metrics[key] for key in ("image_auroc", "pixel_auroc", "aupro")},
     }
 
 
@@ -200,42 +203,55 @@ def run_parent(args: argparse.Namespace) -> None:
         weights = prepare_weights(args, Path(folder))
         results: dict[str, list[dict]] = {impl: [] for impl in IMPLS}
         for category in categories:
-            for impl in IMPLS if missing is None else ("ours",):
-                command = [sys.executable, __file__, "--impl", impl, "--category", category, "--root", str(root),
-                           "--weights", str(weights), "--device", args.device, "--resize", str(args.resize),
-                           "--crop", str(args.crop), "--batch-size", str(args.batch_size),
-                           "--n-features", str(args.n_features)]
-                env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-                done = subprocess.run(command, capture_output=True, text=True, env=env)
-                if done.returncode != 0:
-                    raise SystemExit(f"{impl} / {category} failed:\n{done.stderr[-3000:]}")
-                results[impl].append(json.loads(done.stdout.strip().splitlines()[-1]))
-                print(json.dumps({"run": results[impl][-1]}), flush=True)
+            runs: dict[str, list[dict]] = {impl: [] for impl in IMPLS}
+            for _ in range(args.repeats):  # interleaved, so a busy moment hits both
+                for impl in IMPLS if missing is None else ("ours",):
+                    runs[impl].append(run_subprocess(impl, category, root, weights, args))
+                    print(json.dumps({"run": runs[impl][-1]}), flush=True)
+            for impl, rows in runs.items():
+                if rows:  # the fastest run's times, the largest peak
+                    best = dict(rows[0])
+                    for key in ("fit_s", "test_s", "total_s"):
+                        best[key] = min(row[key] for row in rows)
+                    best["peak_mb"] = max(row["peak_mb"] for row in rows)
+                    results[impl].append(best)
     report(results, categories, missing, args)
+
+
+def run_subprocess(impl: str, category: str, root: Path, weights: Path, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--impl", impl, "--category", category, "--root", str(root),
+               "--weights", str(weights), "--device", args.device, "--resize", str(args.resize),
+               "--crop", str(args.crop), "--batch-size", str(args.batch_size),
+               "--n-features", str(args.n_features)]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{impl} / {category} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def report(results: dict[str, list[dict]], categories: list[str], missing: str | None,
            args: argparse.Namespace) -> None:
     """One JSON line per figure: ours, anomalib and their ratio (time, memory) or difference (AUROC)."""
     setting = {"device": args.device, "resize": args.resize, "crop": args.crop, "weights": args.weights}
+    figures = [("total_s", "ratio"), ("fit_s", "ratio"), ("test_s", "ratio"), ("peak_mb", "ratio"),
+               ("image_auroc", "diff"), ("pixel_auroc", "diff"), ("aupro", "diff")]
     for index, category in enumerate(categories + ["mean"]):
-        def value(impl: str, key: str) -> float | None:
-            rows = results[impl]
-            if not rows:
-                return None
-            picked = rows if category == "mean" else [rows[index]]
-            values = [row[key] for row in picked if row[key] is not None]
-            return sum(values) / len(values) if values else None
-
-        for key, compare in (("total_s", "ratio"), ("fit_s", "ratio"), ("test_s", "ratio"), ("peak_mb", "ratio"),
-                             ("image_auroc", "diff"), ("pixel_auroc", "diff"), ("aupro", "diff")):
-            ours, theirs = value("ours", key), value("anomalib", key)
+        for key, compare in figures:
+            ours = _value(results["ours"], index, category == "mean", key)
+            theirs = _value(results["anomalib"], index, category == "mean", key)
             line = {"figure": key, "category": category, "ours": ours, "anomalib": theirs, **setting}
             if ours is not None and theirs is not None:
                 line[compare] = theirs / ours if compare == "ratio" else theirs - ours
             if missing is not None:
                 line["anomalib_unavailable"] = missing
             print(json.dumps(line), flush=True)
+
+
+def _value(rows: list[dict], index: int, mean: bool, key: str) -> float | None:
+    """One category's figure, or the mean over categories."""
+    values = [row[key] for row in (rows if mean else rows[index : index + 1]) if row[key] is not None]
+    return sum(values) / len(values) if values else None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from services.errors import DatabaseUnavailableError
+from services.errors import DatabaseUnavailableError, InvalidInputError
 
 
 def utcnow() -> datetime:
@@ -74,6 +74,10 @@ def _sqlite_manual_begin(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _first_line(error: DataError | OperationalError | InterfaceError) -> str:
+    return (str(error.orig or error).strip().splitlines() or ["?"])[0]
+
+
 class Database:
     """The engine plus two session factories: `read()` and `write()` (the writer locks SQLite up front)."""
 
@@ -103,10 +107,12 @@ class Database:
         try:
             with factory() as session, session.begin():
                 yield session
+        except DataError as error:  # the input, not the database, is at fault
+            raise InvalidInputError(f"the database refused a value: {_first_line(error)}") from error
         except (OperationalError, InterfaceError) as error:
             raise DatabaseUnavailableError(
                 f"the database at {self.engine.url.render_as_string(hide_password=True)} is unavailable: "
-                f"{str(error.orig).strip().splitlines()[0] if error.orig else error}; retry later"
+                f"{_first_line(error)}; retry later"
             ) from error
 
     def ping(self) -> None:

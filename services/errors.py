@@ -49,6 +49,10 @@ class InvalidArtifactError(ServiceError):
     """An artifact whose path is missing or lies outside the job's storage directory."""
 
 
+class InvalidInputError(ServiceError):
+    """A value the database cannot store (a NUL byte in text, a number out of range)."""
+
+
 class InvalidOwnerError(ServiceError):
     """An API token requested for an empty or overlong owner name."""
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from api.deps import JobIdPath, PlaneDep, PrincipalDep
+from api.deps import NO_NUL, JobIdPath, PlaneDep, PrincipalDep
 from api.schemas import MAX_PAGE_SIZE, ErrorRead, JobCreate, JobPage, JobRead
 from services.errors import ForbiddenError
 from services.states import JobState
@@ -42,10 +42,10 @@ def list_jobs(
     plane: PlaneDep,
     principal: PrincipalDep,
     state: JobState | None = None,
-    kind: Annotated[str | None, Query(max_length=32)] = None,
-    parent_id: Annotated[str | None, Query(max_length=64)] = None,
-    owner: Annotated[str | None, Query(max_length=200, description="admins only")] = None,
-    cursor: Annotated[str | None, Query(max_length=64, description="`next_cursor` of the previous page")] = None,
+    kind: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+    parent_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    owner: Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="admins only")] = None,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="`next_cursor` of the last page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> JobPage:
     """Your jobs, newest first (an admin token sees everyone's, or one `owner`'s)."""

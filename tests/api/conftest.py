@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +67,40 @@ def alice(tokens: dict[str, dict[str, str]]) -> dict[str, str]:
 def spec_body(settings: Settings) -> dict[str, Any]:
     """A valid POST /v1/jobs body whose dataset lies under the allowed roots."""
     return {"spec": sample_spec(settings.data_dir / "datasets" / "synth")}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _serving(app: Any) -> Iterator[str]:
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"uvicorn did not start on port {port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def serving() -> Any:
+    """`with serving(app) as base_url:` runs the app under a real uvicorn server in a thread."""
+    return _serving
+
+
+@pytest.fixture
+def unused_port() -> int:
+    return free_port()

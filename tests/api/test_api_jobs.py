@@ -136,3 +136,8 @@ def test_polling_shows_attempt_progress_and_where_it_runs(client: TestClient, al
     assert {k: job["progress"][k] for k in ("epoch", "step", "total_steps", "metrics")} == {
         "epoch": 1, "step": 40, "total_steps": 100, "metrics": {"loss": 0.25}}  # fmt: skip
     assert job["started_at"] is not None and job["finished_at"] is None
+
+
+def test_nul_bytes_are_refused_with_422_not_a_server_error(client: TestClient, alice):
+    assert client.get("/v1/jobs/%00", headers=alice).status_code == 422
+    assert client.get("/v1/jobs?kind=a%00b", headers=alice).status_code == 422
