@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +32,12 @@ async def _reaper(plane: ControlPlane, interval: float, migrated: bool) -> None:
                 migrated = True
             report = await run_in_threadpool(plane.queue.reap_expired)
             if report.requeued or report.failed or report.cancelled:
-                log.info("reaper: requeued %s failed %s cancelled %s", report.requeued, report.failed, report.cancelled)
+                log.info(
+                    "reaper: requeued %s failed %s cancelled %s",
+                    report.requeued,
+                    report.failed,
+                    report.cancelled,
+                )
         except DatabaseUnavailableError as error:
             log.warning("reaper: %s", error)
         except Exception:  # the loop must survive anything one pass does
@@ -73,7 +79,9 @@ def create_app(settings: Settings | None = None, plane: ControlPlane | None = No
     app.state.plane = plane
     app.state.metrics = Metrics(plane.jobs.count_by_state)
     errors.install(app)
-    invalid = {422: {"model": ErrorRead, "description": "invalid request: each bad field in `problems`"}}
+    invalid: dict[int | str, dict[str, Any]] = {
+        422: {"model": ErrorRead, "description": "invalid request: each bad field in `problems`"}
+    }
     for module in (jobs, events, artifacts, meta, internal):
         app.include_router(module.router, responses=invalid)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

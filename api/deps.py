@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from services.errors import UnauthorizedError
 from services.plane import ControlPlane
@@ -18,7 +19,7 @@ worker_bearer = HTTPBearer(
 )
 
 
-def get_plane(request: Request) -> ControlPlane:
+async def get_plane(request: Request) -> ControlPlane:
     return request.app.state.plane  # type: ignore[no-any-return]
 
 
@@ -27,12 +28,16 @@ NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL bytes
 JobIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL, description="a job id")]
 
 
-def current_principal(
+async def current_principal(
     plane: PlaneDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
+    """Async so a recently verified token costs no thread hop; a cache miss reads the database in one."""
     if credentials is None:
         raise UnauthorizedError("missing API token: send the header 'Authorization: Bearer <token>'")
-    return plane.tokens.verify(credentials.credentials)
+    principal = plane.tokens.cached(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(plane.tokens.verify, credentials.credentials)
+    return principal
 
 
 def current_worker(

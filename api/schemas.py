@@ -18,11 +18,15 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     spec: JobSpec
-    priority: int = Field(0, ge=-1000, le=1000, description="higher runs first; equal priorities run oldest first")
+    priority: int = Field(
+        0, ge=-1000, le=1000, description="higher runs first; equal priorities run oldest first"
+    )
     parent_id: str | None = Field(
         None, max_length=36, pattern=r"^[^\x00]*$", description="the sweep or pipeline this job belongs to"
     )
-    max_attempts: int | None = Field(None, ge=1, le=100, description="claims before giving up (default: server's)")
+    max_attempts: int | None = Field(
+        None, ge=1, le=100, description="claims before giving up (default: server's)"
+    )
 
 
 class ProgressRead(BaseModel):
@@ -73,7 +77,7 @@ class JobRead(BaseModel):
             parent_id=job.parent_id, spec_hash=job.spec_hash, spec=job.spec, progress=progress,
             result=job.result, error=job.error, created_at=job.created_at, updated_at=job.updated_at,
             started_at=job.started_at, finished_at=job.finished_at,
-            location=LocationRead(worker=job.lease_owner if running else None),
+            location=LocationRead(worker=job.lease_owner if running else None, dashboard_url=None),
         )  # fmt: skip
 
 
@@ -91,7 +95,13 @@ class EventRead(BaseModel):
 
     @classmethod
     def of(cls, event: EventRecord) -> EventRead:
-        return cls(seq=event.seq, attempt=event.attempt, kind=event.kind, data=event.data, created_at=event.created_at)
+        return cls(
+            seq=event.seq,
+            attempt=event.attempt,
+            kind=event.kind,
+            data=event.data,
+            created_at=event.created_at,
+        )
 
 
 class EventPage(BaseModel):

@@ -31,7 +31,9 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-async def sse_stream(request: Request, items: AsyncGenerator[EventRecord | None, None]) -> AsyncIterator[bytes]:
+async def sse_stream(
+    request: Request, items: AsyncGenerator[EventRecord | None, None]
+) -> AsyncIterator[bytes]:
     """Frame `items` (None = keep-alive ping); a client disconnect cancels the pending wait at once."""
     gone = asyncio.ensure_future(_disconnected(request))
     following: asyncio.Future[EventRecord | None] | None = None

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 NO_NUL = r"^[^\x00]*$"
 
 
@@ -75,6 +74,12 @@ class ArtifactCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f]+$")
     kind: str = Field(
-        "file", min_length=1, max_length=32, pattern=NO_NUL, description="checkpoint, metrics, picture, file ..."
+        "file",
+        min_length=1,
+        max_length=32,
+        pattern=NO_NUL,
+        description="checkpoint, metrics, picture, file ...",
     )
-    path: str = Field(min_length=1, max_length=4096, pattern=NO_NUL, description="absolute, or relative to storage_dir")
+    path: str = Field(
+        min_length=1, max_length=4096, pattern=NO_NUL, description="absolute, or relative to storage_dir"
+    )

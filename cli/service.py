@@ -13,11 +13,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve_parser.add_argument("--port", type=int, default=8000)
     serve_parser.set_defaults(handler=lambda args: serve(args.host, args.port))
 
-    db = commands.add_parser("db", help="the control-plane database").add_subparsers(dest="db_command", required=True)
+    db = commands.add_parser("db", help="the control-plane database").add_subparsers(
+        dest="db_command", required=True
+    )
     upgrade = db.add_parser("upgrade", help="apply pending migrations to AB_DATABASE_URL")
     upgrade.set_defaults(handler=lambda args: db_upgrade())
 
-    token = commands.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
+    token = commands.add_parser("token", help="API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
     create = token.add_parser("create", help="create an API token and print it (shown once)")
     create.add_argument("--owner", required=True, help="whose jobs the token submits and sees")
     create.add_argument("--admin", action="store_true", help="may see every owner's jobs")

@@ -51,8 +51,10 @@ def make_engine(url: str, pool_size: int = 20) -> Engine:
         _sqlite_manual_begin(engine)
         return engine
     connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+    # No pre-ping (it costs a round trip per request): a connection found dead invalidates the pool, so
+    # after a database restart one request gets a 503 and the next ones reconnect.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, connect_args=connect_args
     )
 
 
@@ -79,12 +81,17 @@ def _first_line(error: DataError | OperationalError | InterfaceError) -> str:
 
 
 class Database:
-    """The engine plus two session factories: `read()` and `write()` (the writer locks SQLite up front)."""
+    """The engine plus two session factories: `read()` (single reads) and `write()` (a transaction that
+    locks SQLite up front)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._reader = sessionmaker(engine, expire_on_commit=False)
+        # PostgreSQL reads run in autocommit: one round trip per SELECT instead of BEGIN, SELECT, COMMIT
+        reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self.dialect == "postgresql" else engine
+        )
+        self._reader = sessionmaker(reader, expire_on_commit=False)
         self._writer = sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
 
     @classmethod

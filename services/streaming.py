@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from services.bus import EventBus
 from services.jobs import JobStore
@@ -15,7 +15,7 @@ BACKLOG_PAGE = 500
 
 async def follow(
     store: JobStore, bus: EventBus, job_id: str, after_seq: int = 0, keepalive: float = 15.0
-) -> AsyncIterator[EventRecord | None]:
+) -> AsyncGenerator[EventRecord | None, None]:
     """Yield the job's events with seq > after_seq in order, then live ones as they come, until the event
     that makes the job terminal. Yields None when `keepalive` seconds passed without an event (a ping)."""
     last = after_seq

@@ -15,7 +15,9 @@ from sqlalchemy.engine import make_url
 from ab_core import registry
 from services.db import Database
 
-POSTGRES_ADMIN_URL = os.environ.get("AB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "AB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("AB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 

@@ -44,13 +44,18 @@ class TokenStore:
             session.add(ApiToken(token_hash=hash_token(token), owner=owner, admin=admin, created_at=utcnow()))
         return token
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a recently verified token, without touching the database (or None)."""
+        with self._lock:
+            cached = self._cache.get(hash_token(token))
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
     def verify(self, token: str) -> Principal:
+        principal = self.cached(token)
+        if principal is not None:
+            return principal
         digest = hash_token(token)
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         with self.db.read() as session:
             row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
             if row is None or row.revoked_at is not None:

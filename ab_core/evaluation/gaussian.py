@@ -1,7 +1,8 @@
 """Streaming per-position Gaussian statistics: mean and covariance without keeping any embedding.
 
 Other PaDiM ports stack every training embedding into one (N, d, H*W) bank before calling
-`torch.cov`, and run out of memory on large categories. Here each batch only adds to running sums.
+`torch.cov`, and run out of memory on large categories. Here each batch only adds to running sums,
+so memory does not grow with the number of training images.
 """
 
 from __future__ import annotations
@@ -9,21 +10,27 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+CHUNK = 256  # positions processed at a time: bounds every temporary to a few tens of MB
+
 
 class StreamingGaussian(nn.Module):
     """One multivariate Gaussian per patch position, fitted from batches (PaDiM, Defard et al. 2021).
 
     Sums are kept in float64 and shifted by the first batch's mean (the "shifted data" algorithm),
-    so `sum of outer products - n * mean mean^T` does not cancel catastrophically.
+    so `sum of outer products - n * mean mean^T` does not cancel catastrophically. The sum of outer
+    products is symmetric, so only its upper triangle is kept: (P, d(d+1)/2) instead of (P, d, d).
     """
 
     def __init__(self, dim: int, positions: int):
         super().__init__()
         self.dim, self.positions = dim, positions
+        rows, cols = torch.triu_indices(dim, dim)
+        self.register_buffer("upper", rows * dim + cols, persistent=False)  # flat (d*d) index of (i <= j)
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("shift", torch.zeros(positions, dim, dtype=torch.float64))
+        self.register_buffer("shift", torch.zeros(positions, dim, dtype=torch.float64))  # (P, d)
         self.register_buffer("sum", torch.zeros(positions, dim, dtype=torch.float64))  # (P, d)
-        self.register_buffer("outer", torch.zeros(positions, dim, dim, dtype=torch.float64))  # (P, d, d)
+        triangle = torch.zeros(positions, len(self.upper), dtype=torch.float64)
+        self.register_buffer("outer", triangle)  # (P, d(d+1)/2)
 
     @torch.no_grad()
     def update(self, embeddings: Tensor) -> None:
@@ -34,12 +41,16 @@ class StreamingGaussian(nn.Module):
                 f"embeddings of shape (B, {dim}, {positions}) do not fit a Gaussian of "
                 f"dim {self.dim} over {self.positions} positions"
             )
-        x = embeddings.to(torch.float64).permute(2, 0, 1)  # (P, B, d)
-        if self.count == 0:
-            self.shift.copy_(x.mean(dim=1))
-        x = x - self.shift.unsqueeze(1)
-        self.sum += x.sum(dim=1)
-        self.outer.baddbmm_(x.transpose(1, 2), x)  # += x^T x per position, (P, d, d), in place
+        first = bool(self.count == 0)
+        for start in range(0, positions, CHUNK):
+            part = slice(start, start + CHUNK)
+            x = embeddings[:, :, part].permute(2, 0, 1).contiguous().to(torch.float64)  # (p, B, d)
+            if first:
+                self.shift[part] = x.mean(dim=1)
+            x = x - self.shift[part].unsqueeze(1)
+            self.sum[part] += x.sum(dim=1)
+            outer = torch.bmm(x.transpose(1, 2), x).flatten(1)  # (p, d*d)
+            self.outer[part] += outer[:, self.upper]
         self.count += batch
 
     def mean(self) -> Tensor:
@@ -51,13 +62,17 @@ class StreamingGaussian(nn.Module):
         n = self.count
         if n < 2:
             raise ValueError(f"a covariance needs at least 2 samples, got {int(n)}")
+        triangle = self.outer[positions]  # (p, T)
+        outer = triangle.new_zeros(len(triangle), self.dim * self.dim)
+        outer[:, self.upper] = triangle
+        outer = outer.view(-1, self.dim, self.dim)
+        outer = outer + outer.triu(1).transpose(1, 2)  # mirror the strict upper triangle below
         centred = self.sum[positions] / n  # mean of the shifted data, (p, d)
-        outer = self.outer[positions] - n * centred.unsqueeze(2) * centred.unsqueeze(1)
-        return outer / (n - 1)
+        return (outer - n * centred.unsqueeze(2) * centred.unsqueeze(1)) / (n - 1)
 
-    def cholesky(self, eps: float, dtype: torch.dtype = torch.float32, chunk: int = 256) -> Tensor:
+    def cholesky(self, eps: float, dtype: torch.dtype = torch.float32, chunk: int = CHUNK) -> Tensor:
         """(P, d, d) lower-triangular L with L L^T = covariance + eps I, factored in float64 a chunk of
-        positions at a time, so no second full-size float64 matrix is ever held."""
+        positions at a time, so no full-size float64 matrix is ever held."""
         factor = torch.empty(self.positions, self.dim, self.dim, dtype=dtype, device=self.outer.device)
         for start in range(0, self.positions, chunk):
             part = slice(start, start + chunk)

@@ -13,7 +13,7 @@ import torch
 from ab_core import registry
 from ab_core.contracts import Batch, BuildContext
 from ab_core.data.loader import ImageDataset, categories, make_loader, open_dataset
-from ab_core.errors import SpecError
+from ab_core.errors import DataError, SpecError
 from ab_core.evaluation import artifacts
 from ab_core.evaluation.scoring import anomaly_metrics, score_dataset
 from ab_core.evaluation.table import markdown_table, mean_row
@@ -72,8 +72,12 @@ def _detect_anomalies(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
     if spec.data.dataset != "mvtec":
         raise SpecError([f"data.dataset: {entry.name} evaluates anomaly data in the MVTec layout; "
                          f"got {spec.data.dataset!r}, accepted: 'mvtec'"])
+    names = categories(spec.data)
+    if not names:
+        raise DataError(f"mvtec root {spec.data.root!r} holds no category: expected "
+                        f"{spec.data.root}/<category>/train/good, test/<defect>, ground_truth/<defect>")
     per_category: dict[str, dict[str, Any]] = {}
-    for category in categories(spec.data):
+    for category in names:
         per_category[category] = _one_category(spec, entry, category, out_dir / category, report, device)
     mean = mean_row(per_category)
     table = markdown_table(per_category, mean)

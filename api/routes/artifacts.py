@@ -11,7 +11,9 @@ from api.deps import JobIdPath, PlaneDep, PrincipalDep
 from api.schemas import ArtifactRead, ErrorRead
 from services.errors import NotFoundError
 
-router = APIRouter(prefix="/v1/jobs", tags=["artifacts"], responses={401: {"model": ErrorRead}, 404: {"model": ErrorRead}})
+router = APIRouter(
+    prefix="/v1/jobs", tags=["artifacts"], responses={401: {"model": ErrorRead}, 404: {"model": ErrorRead}}
+)
 
 
 @router.get("/{job_id}/artifacts")
@@ -24,7 +26,9 @@ def list_artifacts(job_id: JobIdPath, plane: PlaneDep, principal: PrincipalDep) 
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download_artifact(job_id: JobIdPath, artifact_id: int, plane: PlaneDep, principal: PrincipalDep) -> FileResponse:
+def download_artifact(
+    job_id: JobIdPath, artifact_id: int, plane: PlaneDep, principal: PrincipalDep
+) -> FileResponse:
     artifact = plane.jobs.artifact(principal, job_id, artifact_id)
     path = Path(artifact.path)
     root = plane.workers.storage_root

@@ -13,7 +13,9 @@ from api.schemas import MAX_PAGE_SIZE, ErrorRead, EventPage, EventRead
 from api.sse import sse_stream
 from services.streaming import follow
 
-router = APIRouter(prefix="/v1/jobs", tags=["events"], responses={401: {"model": ErrorRead}, 404: {"model": ErrorRead}})
+router = APIRouter(
+    prefix="/v1/jobs", tags=["events"], responses={401: {"model": ErrorRead}, 404: {"model": ErrorRead}}
+)
 
 
 @router.get("/{job_id}/events")
@@ -40,7 +42,9 @@ async def stream_events(
     plane: PlaneDep,
     principal: PrincipalDep,
     last_event_id: Annotated[int | None, Header(ge=0, le=2**31)] = None,
-    after: Annotated[int, Query(ge=0, le=2**31, description="like Last-Event-ID, for clients that cannot set it")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**31, description="like Last-Event-ID, for clients that cannot set it")
+    ] = 0,
 ) -> StreamingResponse:
     """Live events; ends after the event that makes the job terminal. Reconnect with `Last-Event-ID` to
     resume without gaps or repeats; a comment line `: ping` arrives when nothing happened for a while."""

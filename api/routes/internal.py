@@ -30,7 +30,11 @@ def worker_job(plane: PlaneDep, lease: WorkerDep) -> WorkerJobRead:
     job = plane.workers.job(lease)
     storage_dir = str(plane.workers.job_dir(job.id))
     return WorkerJobRead(
-        id=job.id, attempt=lease.attempt, spec=job.spec, storage_dir=storage_dir, cancel_requested=job.cancel_requested
+        id=job.id,
+        attempt=lease.attempt,
+        spec=job.spec,
+        storage_dir=storage_dir,
+        cancel_requested=job.cancel_requested,
     )
 
 

@@ -45,12 +45,16 @@ def list_jobs(
     kind: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     parent_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     owner: Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="admins only")] = None,
-    cursor: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="`next_cursor` of the last page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="`next_cursor` of the last page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> JobPage:
     """Your jobs, newest first (an admin token sees everyone's, or one `owner`'s)."""
     if owner is not None and owner != principal.owner and not principal.admin:
-        raise ForbiddenError(f"listing the jobs of owner {owner!r} needs an admin token; you are {principal.owner!r}")
+        raise ForbiddenError(
+            f"listing the jobs of owner {owner!r} needs an admin token; you are {principal.owner!r}"
+        )
     page = plane.jobs.list_jobs(
         principal, state=state, kind=kind, parent_id=parent_id, owner=owner, cursor=cursor, limit=limit
     )

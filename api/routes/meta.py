@@ -46,12 +46,16 @@ def readyz(plane: PlaneDep) -> JSONResponse:
 def list_methods(_principal: PrincipalDep) -> list[MethodRead]:
     """Every registered pretrainer and evaluator, with the JSON Schema of its parameters."""
     return [
-        MethodRead(name=name, role=entry.role, summary=entry.summary, params_schema=entry.params.model_json_schema())
+        MethodRead(
+            name=name, role=entry.role, summary=entry.summary, params_schema=entry.params.model_json_schema()
+        )
         for name, entry in registry.entries().items()
     ]
 
 
-@router.get("/metrics", tags=["health"], response_class=PlainTextResponse, responses={401: {"model": ErrorRead}})
+@router.get(
+    "/metrics", tags=["health"], response_class=PlainTextResponse, responses={401: {"model": ErrorRead}}
+)
 async def metrics(request: Request, _principal: PrincipalDep) -> PlainTextResponse:
     """Prometheus text format: request counts and latencies by route, jobs by state."""
     body = await run_in_threadpool(generate_latest, request.app.state.metrics.registry)

@@ -18,11 +18,19 @@ from services import migrate
 from services.db import Database
 from services.plane import ControlPlane
 from services.settings import Settings, load_settings
-from services.testing import postgres_unreachable_reason, reset_database, sample_spec, temporary_database, unavailable
+from services.testing import (
+    postgres_unreachable_reason,
+    reset_database,
+    sample_spec,
+    temporary_database,
+    unavailable,
+)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def migrated_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+def migrated_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
     if request.param == "postgresql" and (reason := postgres_unreachable_reason()):
         unavailable(reason)
     with temporary_database(request.param, tmp_path_factory.mktemp("api-db")) as url:

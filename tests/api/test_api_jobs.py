@@ -40,7 +40,9 @@ def test_an_invalid_spec_is_a_422_naming_each_bad_field(client: TestClient, alic
     assert any(p.startswith("priority:") for p in problems)
 
 
-def test_a_dataset_outside_the_allowed_roots_is_a_422_naming_data_root(client: TestClient, alice, spec_body, settings):
+def test_a_dataset_outside_the_allowed_roots_is_a_422_naming_data_root(
+    client: TestClient, alice, spec_body, settings
+):
     spec = {**spec_body["spec"], "data": {**spec_body["spec"]["data"], "root": "/etc/passwd"}}
     response = client.post("/v1/jobs", json={"spec": spec}, headers=alice)
     body = response.json()
@@ -57,32 +59,40 @@ def test_an_oversized_body_is_a_413_with_or_without_content_length(client: TestC
         for _ in range(100):
             yield b"x" * 1000
 
-    streamed = client.post("/v1/jobs", content=chunks(), headers={**alice, "Content-Type": "application/json"})
+    streamed = client.post(
+        "/v1/jobs", content=chunks(), headers={**alice, "Content-Type": "application/json"}
+    )
     assert streamed.status_code == 413 and streamed.json()["type"] == "PayloadTooLargeError"
 
 
 def test_every_job_endpoint_needs_a_valid_token(client: TestClient, tokens, spec_body):
     job_id = client.post("/v1/jobs", json=spec_body, headers=tokens["alice"]).json()["id"]
-    calls = [("POST", "/v1/jobs"), ("GET", "/v1/jobs"), ("GET", f"/v1/jobs/{job_id}"),
-             ("POST", f"/v1/jobs/{job_id}/cancel"), ("GET", f"/v1/jobs/{job_id}/events"),
-             ("GET", f"/v1/jobs/{job_id}/stream"), ("GET", f"/v1/jobs/{job_id}/artifacts"), ("GET", "/v1/methods"),
-             ("GET", "/metrics")]  # fmt: skip
+    job = f"/v1/jobs/{job_id}"
+    calls = [("POST", "/v1/jobs"), ("GET", "/v1/jobs"), ("GET", job), ("POST", f"{job}/cancel"),
+             ("GET", f"{job}/events"), ("GET", f"{job}/stream"), ("GET", f"{job}/artifacts"),
+             ("GET", "/v1/methods"), ("GET", "/metrics")]  # fmt: skip
     for method, url in calls:
         for headers in ({}, {"Authorization": "Bearer abs_wrong"}):
-            response = client.request(method, url, headers=headers, json=spec_body if method == "POST" else None)
+            response = client.request(
+                method, url, headers=headers, json=spec_body if method == "POST" else None
+            )
             assert response.status_code == 401, (method, url, response.text)
             assert response.headers["www-authenticate"] == "Bearer"
     assert client.get(f"/v1/jobs/{job_id}", headers=tokens["alice"]).json()["state"] == "queued"
 
 
-def test_a_job_of_another_owner_is_a_404_everywhere_but_an_admin_sees_it(client: TestClient, tokens, spec_body):
+def test_a_job_of_another_owner_is_a_404_everywhere_but_an_admin_sees_it(
+    client: TestClient, tokens, spec_body
+):
     job_id = client.post("/v1/jobs", json=spec_body, headers=tokens["alice"]).json()["id"]
     for method, path in [("GET", ""), ("POST", "/cancel"), ("GET", "/events"), ("GET", "/stream"),
                          ("GET", "/artifacts")]:  # fmt: skip
         assert client.request(method, f"/v1/jobs/{job_id}{path}", headers=tokens["bob"]).status_code == 404
     assert client.get("/v1/jobs", headers=tokens["bob"]).json()["items"] == []
     assert client.get(f"/v1/jobs/{job_id}", headers=tokens["admin"]).json()["owner"] == "alice"
-    assert [j["id"] for j in client.get("/v1/jobs?owner=alice", headers=tokens["admin"]).json()["items"]] == [job_id]
+    assert [j["id"] for j in client.get("/v1/jobs?owner=alice", headers=tokens["admin"]).json()["items"]] == [
+        job_id
+    ]
     assert client.get("/v1/jobs?owner=alice", headers=tokens["bob"]).status_code == 403
     assert client.get(f"/v1/jobs/{job_id}", headers=tokens["alice"]).json()["state"] == "queued"
 
@@ -116,7 +126,9 @@ def test_listing_filters_by_state_and_parent(client: TestClient, alice, spec_bod
     assert [j["id"] for j in by_parent] == [child] == [j["id"] for j in cancelled]
 
 
-def test_cancel_is_idempotent_and_a_cancelled_job_is_never_claimed(client: TestClient, alice, spec_body, plane):
+def test_cancel_is_idempotent_and_a_cancelled_job_is_never_claimed(
+    client: TestClient, alice, spec_body, plane
+):
     job_id = client.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]
     first = client.post(f"/v1/jobs/{job_id}/cancel", headers=alice)
     second = client.post(f"/v1/jobs/{job_id}/cancel", headers=alice)
@@ -125,7 +137,9 @@ def test_cancel_is_idempotent_and_a_cancelled_job_is_never_claimed(client: TestC
     assert plane.queue.claim("w") == []
 
 
-def test_polling_shows_attempt_progress_and_where_it_runs(client: TestClient, alice, spec_body, plane: ControlPlane):
+def test_polling_shows_attempt_progress_and_where_it_runs(
+    client: TestClient, alice, spec_body, plane: ControlPlane
+):
     job_id = client.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]
     (claim,) = plane.queue.claim("node-7")
     lease = plane.workers.authenticate(job_id, claim.worker_token)

@@ -28,19 +28,24 @@ def test_no_generated_request_causes_a_server_error(settings, plane, tokens, spe
     assert len(operations) >= 14
 
     for operation in operations:
-        internal = "/internal/" in operation.path
-        both_modes = st.one_of(
-            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        check_operation(
+            operation, job_id, headers=worker if "/internal/" in operation.path else tokens["alice"]
         )
 
-        @given(case=both_modes, real_job=st.booleans())
-        @BOUNDED
-        def no_server_error(case, real_job: bool) -> None:
-            if case.path_parameters and "job_id" in case.path_parameters and (internal or real_job):
-                case.path_parameters["job_id"] = job_id  # reach past the 404 / 401 into the handlers
-            case.call_and_validate(
-                headers=worker if internal else tokens["alice"], checks=[not_a_server_error, response_schema_conformance]
-            )
 
-        no_server_error()
+def check_operation(operation, job_id: str, headers: dict[str, str]) -> None:
+    """Bounded examples of one operation, valid and invalid; half of those with a job id get a real one."""
+    internal = "/internal/" in operation.path
+    both_modes = st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
+
+    @given(case=both_modes, real_job=st.booleans())
+    @BOUNDED
+    def no_server_error(case, real_job: bool) -> None:
+        if case.path_parameters and "job_id" in case.path_parameters and (internal or real_job):
+            case.path_parameters["job_id"] = job_id  # reach past the 404 / 401 into the handlers
+        case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
+
+    no_server_error()

@@ -30,7 +30,9 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
     return condition()
 
 
-def test_a_client_that_disconnects_from_the_stream_leaves_nothing_behind(serving, settings, plane, alice, spec_body):
+def test_a_client_that_disconnects_from_the_stream_leaves_nothing_behind(
+    serving, settings, plane, alice, spec_body
+):
     assert isinstance(plane.bus, InProcessBus)
     with serving(create_app(settings, plane)) as base, httpx.Client(base_url=base, timeout=10) as client:
         job_id = client.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]
@@ -42,13 +44,18 @@ def test_a_client_that_disconnects_from_the_stream_leaves_nothing_behind(serving
         assert client.get("/healthz").status_code == 200
 
 
-def test_events_fan_out_through_redis_to_a_live_stream(serving, migrated_db, settings, plane, alice, spec_body):
+def test_events_fan_out_through_redis_to_a_live_stream(
+    serving, migrated_db, settings, plane, alice, spec_body
+):
     if reason := redis_unreachable_reason():
         unavailable(reason)
     prefix = f"ab:test:server:{os.getpid()}:"
     redis_plane = ControlPlane.build(settings, db=migrated_db, bus=RedisBus(REDIS_URL, prefix))
     try:
-        with serving(create_app(settings, redis_plane)) as base, httpx.Client(base_url=base, timeout=20) as client:
+        with (
+            serving(create_app(settings, redis_plane)) as base,
+            httpx.Client(base_url=base, timeout=20) as client,
+        ):
             job_id = client.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]
 
             def work() -> None:
@@ -81,8 +88,8 @@ def test_abs_serve_applies_migrations_and_serves_tokens_made_by_abs_token_create
     token = capsys.readouterr().out.strip()
     assert token.startswith("abs_")
     env = dict(os.environ)
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(unused_port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    command = [sys.executable, "-m", "cli.main", "serve", "--port", str(unused_port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{unused_port}"
         assert wait_until(lambda: _healthy(base), timeout=60), "abs serve did not come up"

@@ -69,7 +69,9 @@ def test_reconnecting_with_last_event_id_resumes_without_gaps_or_repeats(
     assert [int(m["id"]) for m in first + rest] == list(range(1, 10))
 
 
-def test_the_after_query_parameter_works_like_last_event_id(client: TestClient, plane: ControlPlane, alice, spec_body):
+def test_the_after_query_parameter_works_like_last_event_id(
+    client: TestClient, plane: ControlPlane, alice, spec_body
+):
     job_id = client.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]
     client.post(f"/v1/jobs/{job_id}/cancel", headers=alice)
     with client.stream("GET", f"/v1/jobs/{job_id}/stream?after=1", headers=alice) as response:
@@ -82,4 +84,6 @@ def test_event_history_pages_by_seq(client: TestClient, plane: ControlPlane, ali
     run_in_background(plane, job_id, steps=4).join()
     first = client.get(f"/v1/jobs/{job_id}/events?limit=3", headers=alice).json()
     rest = client.get(f"/v1/jobs/{job_id}/events?after={first['next_cursor']}", headers=alice).json()
-    assert [e["seq"] for e in first["items"] + rest["items"]] == list(range(1, 8)) and rest["next_cursor"] is None
+    assert [e["seq"] for e in first["items"] + rest["items"]] == list(range(1, 8)) and rest[
+        "next_cursor"
+    ] is None

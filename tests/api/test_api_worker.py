@@ -22,7 +22,9 @@ def test_a_worker_runs_an_attempt_over_http_and_the_user_downloads_its_artifact(
     job_id, worker = claim(client, plane, alice, spec_body)
     base = f"/v1/internal/jobs/{job_id}"
     job = client.get(base, headers=worker).json()
-    assert job["attempt"] == 1 and job["spec"] == spec_body["spec"] | job["spec"] and not job["cancel_requested"]
+    assert (
+        job["attempt"] == 1 and job["spec"] == spec_body["spec"] | job["spec"] and not job["cancel_requested"]
+    )
     progress = {"kind": "progress", "data": {"epoch": 0, "step": 5, "metrics": {"loss": 0.5}}}
     assert client.post(f"{base}/events", json=progress, headers=worker).json() == {"seq": 3}
     beat = client.post(f"{base}/heartbeat", json={"lease_seconds": 120}, headers=worker).json()
@@ -51,7 +53,9 @@ def test_a_user_token_is_not_a_worker_token(client: TestClient, plane: ControlPl
     assert client.get(f"/v1/internal/jobs/{job_id}").status_code == 401
 
 
-def test_the_token_of_an_expired_attempt_is_refused(client: TestClient, plane: ControlPlane, alice, spec_body):
+def test_the_token_of_an_expired_attempt_is_refused(
+    client: TestClient, plane: ControlPlane, alice, spec_body
+):
     job_id, stale = claim(client, plane, alice, spec_body)
     plane.queue.reap_expired(now=utcnow() + timedelta(seconds=5))
     plane.queue.claim("node-2")
@@ -78,14 +82,18 @@ def test_malformed_worker_events_are_422(client: TestClient, plane: ControlPlane
     assert any(p.startswith("progress.data.step") for p in bad_progress.json()["problems"])
 
 
-def test_an_artifact_outside_the_storage_root_is_422(client: TestClient, plane: ControlPlane, alice, spec_body):
+def test_an_artifact_outside_the_storage_root_is_422(
+    client: TestClient, plane: ControlPlane, alice, spec_body
+):
     job_id, worker = claim(client, plane, alice, spec_body)
     outside = {"name": "passwd", "path": "/etc/passwd"}
     response = client.post(f"/v1/internal/jobs/{job_id}/artifacts", json=outside, headers=worker)
     assert response.status_code == 422 and "outside the storage root" in response.json()["detail"]
 
 
-def test_a_cancel_reaches_the_worker_through_its_heartbeat(client: TestClient, plane: ControlPlane, alice, spec_body):
+def test_a_cancel_reaches_the_worker_through_its_heartbeat(
+    client: TestClient, plane: ControlPlane, alice, spec_body
+):
     job_id, worker = claim(client, plane, alice, spec_body)
     client.post(f"/v1/jobs/{job_id}/cancel", headers=alice)
     beat = client.post(f"/v1/internal/jobs/{job_id}/heartbeat", json={}, headers=worker).json()

@@ -1,4 +1,4 @@
-"""Fixtures of the control-plane tests: a migrated database per backend (SQLite, PostgreSQL), Redis, a plane."""
+"""Fixtures of the control-plane tests: a migrated database per backend (SQLite, PostgreSQL), Redis."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ from services.testing import (
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def migrated_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+def migrated_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
     """One freshly created and migrated database per backend for the whole session, dropped at the end."""
     if request.param == "postgresql" and (reason := postgres_unreachable_reason()):
         unavailable(reason)

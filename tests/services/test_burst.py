@@ -25,7 +25,11 @@ def test_burst_runs_every_queued_job_and_stores_results_and_progress(plane: Cont
     assert sorted(job.id for job in finished) == sorted(ids)
     job = plane.jobs.get(ALICE, ids[0])
     assert job.state is JobState.SUCCEEDED and job.result == {"steps": 2, "final": {"loss": "nan"}}
-    assert (job.progress["step"], job.progress["total_steps"], job.progress["metrics"]) == (2, 2, {"loss": 0.5})
+    assert (job.progress["step"], job.progress["total_steps"], job.progress["metrics"]) == (
+        2,
+        2,
+        {"loss": 0.5},
+    )
 
 
 def test_burst_records_an_exception_as_a_failed_job(plane: ControlPlane, spec: JobSpec):

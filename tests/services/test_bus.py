@@ -36,6 +36,7 @@ def test_a_listener_wakes_when_another_thread_publishes(bus: EventBus):
     timer.start()
     started = time.monotonic()
     got = asyncio.run(bus.listen("job-1", 0, timeout=5))
+    timer.join()
     assert [e.seq for e in got] == [1] and time.monotonic() - started < 3
 
 

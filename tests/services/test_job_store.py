@@ -40,7 +40,9 @@ def test_an_idempotency_key_reused_for_another_spec_is_a_conflict(plane: Control
         plane.jobs.submit(ALICE, other, idempotency_key="k1")
 
 
-def test_repeated_idempotency_keys_under_concurrency_create_exactly_one_job(plane: ControlPlane, spec: JobSpec):
+def test_repeated_idempotency_keys_under_concurrency_create_exactly_one_job(
+    plane: ControlPlane, spec: JobSpec
+):
     results: list[tuple[str, bool]] = []
     errors: list[BaseException] = []
     start = threading.Barrier(8)
@@ -75,7 +77,9 @@ def test_a_relative_dataset_root_is_rejected(plane: ControlPlane):
         plane.jobs.submit(ALICE, parse_spec(sample_spec("data/synth")))
 
 
-def test_a_symlink_escaping_the_allowed_roots_is_rejected(plane: ControlPlane, dataset_root: Path, tmp_path: Path):
+def test_a_symlink_escaping_the_allowed_roots_is_rejected(
+    plane: ControlPlane, dataset_root: Path, tmp_path: Path
+):
     (dataset_root / "escape").symlink_to(tmp_path.parent)
     with pytest.raises(SpecRejectedError, match="outside the allowed roots"):
         plane.jobs.submit(ALICE, parse_spec(sample_spec(dataset_root / "escape")))
@@ -153,7 +157,9 @@ def test_cancel_of_a_running_job_sets_the_flag_and_signals_once(plane: ControlPl
 def test_cancel_racing_claims_never_leaves_a_cancelled_job_running(plane: ControlPlane, spec: JobSpec):
     ids = [plane.jobs.submit(ALICE, spec)[0].id for _ in range(20)]
     claimed: list[str] = []
-    claimer = threading.Thread(target=lambda: claimed.extend(c.job_id for c in plane.queue.claim("w", limit=20)))
+    claimer = threading.Thread(
+        target=lambda: claimed.extend(c.job_id for c in plane.queue.claim("w", limit=20))
+    )
     claimer.start()
     for job_id in ids:
         plane.jobs.cancel(ALICE, job_id)

@@ -18,7 +18,9 @@ def test_an_empty_database_upgrades_to_head_and_matches_the_models(empty_db: Dat
     assert migrate.current_revision(empty_db.engine) is None
     migrate.upgrade(empty_db.engine)
     assert migrate.current_revision(empty_db.engine) == migrate.head_revision() == "0002"
-    assert {"jobs", "job_events", "artifacts", "api_tokens"} <= set(inspect(empty_db.engine).get_table_names())
+    assert {"jobs", "job_events", "artifacts", "api_tokens"} <= set(
+        inspect(empty_db.engine).get_table_names()
+    )
     from services.models import Base
 
     with empty_db.engine.connect() as connection:
@@ -31,9 +33,9 @@ def test_a_database_at_the_previous_revision_upgrades_and_keeps_its_jobs(empty_d
     with empty_db.write() as session:
         session.execute(
             text(
-                "INSERT INTO jobs (id, kind, spec, spec_hash, owner, priority, state, cancel_requested, attempt,"
-                " max_attempts, last_event_seq, created_at, updated_at) VALUES ('old-job', 'pretrain', '{}', 'h',"
-                " 'alice', 0, 'succeeded', false, 1, 3, 0, :now, :now)"
+                "INSERT INTO jobs (id, kind, spec, spec_hash, owner, priority, state, cancel_requested,"
+                " attempt, max_attempts, last_event_seq, created_at, updated_at) VALUES ('old-job',"
+                " 'pretrain', '{}', 'h', 'alice', 0, 'succeeded', false, 1, 3, 0, :now, :now)"
             ),
             {"now": now.replace(tzinfo=None) if empty_db.dialect == "sqlite" else now},
         )

@@ -139,7 +139,9 @@ def test_terminal_states_never_change(plane: ControlPlane, spec: JobSpec):
     assert (job.state, job.result, job.cancel_requested) == (JobState.SUCCEEDED, {"loss": 0.1}, False)
 
 
-def test_a_retried_infrastructure_failure_queues_again_until_attempts_run_out(plane: ControlPlane, spec: JobSpec):
+def test_a_retried_infrastructure_failure_queues_again_until_attempts_run_out(
+    plane: ControlPlane, spec: JobSpec
+):
     job_id = submit(plane, spec, max_attempts=2)
     (claim,) = plane.queue.claim("w")
     assert plane.queue.fail(job_id, claim.attempt, "node lost", retry=True).state is JobState.QUEUED

@@ -30,7 +30,10 @@ def test_environment_variables_with_the_ab_prefix_are_read(tmp_path: Path, monke
 
 def test_importing_the_service_layers_reads_no_settings_and_connects_nowhere():
     code = "import services.plane, services.burst, services.streaming, api.app; print('ok')"
-    env = {"AB_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none", "AB_MAX_ATTEMPTS": "not-a-number",
-           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    env = {
+        "AB_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        "AB_MAX_ATTEMPTS": "not-a-number",
+        "PATH": "/usr/bin:/bin",
+    }
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -50,7 +50,9 @@ def run_job_in_background(plane: ControlPlane, job_id: str, steps: int) -> threa
     return thread
 
 
-def test_follow_yields_backlog_then_live_events_and_ends_at_the_terminal_one(live_plane: ControlPlane, spec: JobSpec):
+def test_follow_yields_backlog_then_live_events_and_ends_at_the_terminal_one(
+    live_plane: ControlPlane, spec: JobSpec
+):
     job, _ = live_plane.jobs.submit(ALICE, spec)
     worker = run_job_in_background(live_plane, job.id, steps=10)
     got = [e for e in asyncio.run(collect(live_plane, job.id)) if e is not None]
@@ -110,7 +112,9 @@ class ForgetfulBus(EventBus):
         return self.inner.wait_for_signals(timeout)
 
 
-def test_events_the_bus_lost_are_filled_in_from_sql(migrated_db: Database, settings: Settings, spec: JobSpec, bus):
+def test_events_the_bus_lost_are_filled_in_from_sql(
+    migrated_db: Database, settings: Settings, spec: JobSpec, bus
+):
     reset_database(migrated_db)
     plane = ControlPlane.build(settings, db=migrated_db, bus=ForgetfulBus(bus))
     job, _ = plane.jobs.submit(ALICE, spec)

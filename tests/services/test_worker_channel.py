@@ -1,4 +1,4 @@
-"""The worker side: job-scoped tokens bound to one attempt, progress events, artifacts under the storage root."""
+"""The worker side: tokens bound to one attempt, progress events, artifacts under the storage root."""
 
 from __future__ import annotations
 
@@ -49,7 +49,9 @@ def test_the_token_of_a_reaped_attempt_stops_working(plane: ControlPlane, spec: 
 def test_progress_events_append_and_become_the_jobs_latest_progress(plane: ControlPlane, spec: JobSpec):
     job_id, claim = claimed(plane, spec)
     lease = plane.workers.authenticate(job_id, claim.worker_token)
-    seqs = [plane.workers.post_event(lease, "progress", {"step": s, "metrics": {"loss": 1 / s}}) for s in (1, 2)]
+    seqs = [
+        plane.workers.post_event(lease, "progress", {"step": s, "metrics": {"loss": 1 / s}}) for s in (1, 2)
+    ]
     plane.workers.post_event(lease, "log", {"message": "hello"})
     job = plane.jobs.get(ALICE, job_id)
     assert seqs == [3, 4] and job.progress["step"] == 2 and job.progress["metrics"] == {"loss": 0.5}

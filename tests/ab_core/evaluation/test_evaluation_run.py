@@ -140,3 +140,10 @@ def test_a_checkpoint_of_another_architecture_names_both(synth12: Path, tmp_path
     })
     with pytest.raises(CheckpointError, match=r"resnet34.*resnet18"):
         evaluate(spec, tmp_path / "out", lambda *a, **k: None, torch.device("cpu"))
+
+
+def test_an_mvtec_root_without_categories_names_the_expected_layout(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    spec = spec_for({"method": "padim"}, {"dataset": "mvtec", "root": str(tmp_path / "empty")})
+    with pytest.raises(DataError, match=r"holds no category.*<category>/train/good"):
+        evaluate(spec, tmp_path / "out", lambda *a, **k: None, torch.device("cpu"))

@@ -1,0 +1,136 @@
+"""`abs serve` (the whole service on this machine) and `abs dispatcher` (the dispatcher process alone).
+
+Embedded mode: a local Ray head (dashboard 127.0.0.1:8265, token auth, GCS port 6380), the API on
+127.0.0.1:8000 and the dispatcher in a thread beside it, on SQLite, sharing one in-process event bus.
+Ctrl-C stops the API, then the dispatcher, then the Ray jobs and the head.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+LOCAL_OWNER = "local"
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--api-only", action="store_true",
+                        help="only the REST API (Ray and the dispatcher run elsewhere, as in docker-compose)")  # fmt: skip
+    parser.add_argument("--dashboard-port", type=int, default=8265, help="the local Ray dashboard")
+    parser.add_argument("--gcs-port", type=int, default=6380, help="the local Ray GCS (not Redis's 6379)")
+    parser.add_argument("--num-cpus", type=float, help="CPUs the local Ray offers (default: all)")
+    parser.add_argument("--num-gpus", type=float, help="GPUs the local Ray offers (default: all)")
+    parser.add_argument("--dataset-root", type=Path, action="append", default=[],
+                        help="a directory specs may read data from (repeatable; default: the current one)")  # fmt: skip
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    dispatcher = commands.add_parser("dispatcher", help="run the dispatcher: queued jobs -> Ray jobs")
+    dispatcher.set_defaults(handler=lambda args: run_dispatcher())
+
+
+def run_dispatcher() -> int:
+    """The dispatcher alone, until SIGTERM / Ctrl-C (settings from AB_*: database, Ray address, API URL)."""
+    from services.dispatcher import Dispatcher
+    from services.plane import ControlPlane
+    from services.ray_jobs import RayJobs
+    from services.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    plane = ControlPlane.build(settings)
+    ray = RayJobs(settings.ray_address, settings.ray_auth_token)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        plane.migrate()
+        Dispatcher(plane, ray).run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ray.close()
+        plane.close()
+    return 0
+
+
+def serve_embedded(args: argparse.Namespace) -> int:
+    """Ray head, API and dispatcher on this machine; prints the URLs; Ctrl-C stops everything."""
+    import uvicorn
+
+    from api.app import create_app
+    from services.dispatcher import Dispatcher
+    from services.plane import ControlPlane
+    from services.ray_head import RayHead
+    from services.ray_jobs import RayJobs
+    from services.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    base = load_settings()
+    roots = [root.resolve() for root in args.dataset_root] or [Path.cwd()]
+    print(f"starting Ray (logs: {base.data_dir / 'logs' / 'ray-head.log'}) ...", flush=True)
+    head = RayHead.start(base.data_dir / "logs" / "ray-head.log", gcs_port=args.gcs_port,
+                         dashboard_port=args.dashboard_port, num_cpus=args.num_cpus, num_gpus=args.num_gpus)  # fmt: skip
+    overrides: dict[str, Any] = {
+        "ray_address": head.dashboard_url,
+        "ray_auth_token": head.token,
+        "api_url": f"http://{_reachable(args.host)}:{args.port}",
+        "allowed_dataset_roots": [*base.allowed_dataset_roots, *roots],
+    }
+    settings = load_settings(**overrides)
+    plane = ControlPlane.build(settings)
+    ray = RayJobs(head.dashboard_url, head.token)
+    stop = threading.Event()
+    dispatcher = threading.Thread(target=Dispatcher(plane, ray).run, args=(stop,), name="dispatcher")
+    try:
+        plane.migrate()
+        token = local_token(plane, settings.data_dir)
+        dispatcher.start()
+        print(f"""
+  API             http://{args.host}:{args.port}   (OpenAPI docs: /docs)
+  Ray dashboard   {head.dashboard_url}   (token: {head.token})
+  database        {settings.database_url}
+  dataset roots   {', '.join(str(root) for root in settings.dataset_roots())}
+
+  export AB_URL=http://{args.host}:{args.port} AB_TOKEN={token}
+  Ctrl-C stops the API, the dispatcher and Ray.
+""", flush=True)  # fmt: skip
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, plane), args.host, args.port))
+        server.run()
+    finally:
+        print("stopping the dispatcher and Ray ...", flush=True)
+        stop.set()
+        if dispatcher.is_alive():
+            dispatcher.join(timeout=30)
+        ray.close()
+        head.stop()
+        plane.close()
+    return 0
+
+
+def local_token(plane: Any, data_dir: Path) -> str:
+    """The API token of the local owner, created on the first start and kept in <data_dir>/local_token."""
+    path = data_dir / "local_token"
+    if path.is_file():
+        token = path.read_text().strip()
+        try:
+            plane.tokens.verify(token)
+            return token
+        except Exception:  # noqa: BLE001  (a token of another database: make a new one)
+            pass
+    token = plane.tokens.create(LOCAL_OWNER)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+def _reachable(host: str) -> str:
+    """The address Ray jobs on this machine use to reach the API."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

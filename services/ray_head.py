@@ -1,0 +1,133 @@
+"""A local Ray head (`ray start --head --block` as a child process) for `abs serve`, tests and benchmarks.
+
+Token auth is on; the GCS port defaults to 6380 (6379 is Redis's). The `ray` CLI runs in its own process
+group, so stopping it stops only this cluster's processes, never another Ray on the same machine (which
+`ray stop` would). The venv's bin directory goes first on the head's PATH, so a job entrypoint's `python`
+is this project's interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.errors import ServiceError
+from services.ray_jobs import RayJobs, RayUnavailableError
+
+
+class RayHeadError(ServiceError):
+    """The local Ray head did not come up."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RayHead:
+    process: subprocess.Popen[bytes]
+    dashboard_url: str
+    gcs_address: str
+    token: str
+    log_path: Path
+
+    @classmethod
+    def start(
+        cls,
+        log_path: Path,
+        *,
+        gcs_port: int = 6380,
+        dashboard_port: int = 8265,
+        num_cpus: float | None = None,
+        num_gpus: float | None = None,
+        token: str | None = None,
+        temp_dir: Path | None = None,
+        timeout: float = 180.0,
+    ) -> RayHead:
+        """Start the head and wait until its Jobs API answers and it has reported its resources."""
+        token = token or secrets.token_hex(16)
+        bin_dir = Path(sys.executable).parent
+        ray = bin_dir / "ray" if (bin_dir / "ray").exists() else Path("ray")
+        command = [
+            str(ray), "start", "--head", "--block", "--disable-usage-stats",
+            "--node-ip-address=127.0.0.1", f"--port={gcs_port}",
+            "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
+            f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
+        ]  # fmt: skip
+        if num_cpus is not None:
+            command.append(f"--num-cpus={num_cpus:g}")
+        if num_gpus is not None:
+            command.append(f"--num-gpus={num_gpus:g}")
+        if temp_dir is not None:
+            command.append(f"--temp-dir={temp_dir}")
+        env = os.environ | {
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": token,
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",  # a local head has nothing to drain: stop at once
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        head = cls(process, f"http://127.0.0.1:{dashboard_port}", f"127.0.0.1:{gcs_port}", token, log_path)
+        head._wait_ready(timeout)
+        return head
+
+    def _wait_ready(self, timeout: float) -> None:
+        client = RayJobs(self.dashboard_url, self.token, timeout=5.0)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    raise RayHeadError(f"`ray start` exited with {self.process.returncode}; see {self.log_path}")
+                try:
+                    client.resources()
+                    return
+                except RayUnavailableError as error:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise RayHeadError(f"Ray head not ready after {timeout:g} s: {error}") from error
+                time.sleep(0.5)
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the live Ray jobs (their drivers run in sessions of their own), SIGTERM the head (Ray shuts
+        its processes down), then SIGKILL whatever is left of its process group."""
+        if self.process.poll() is None:
+            self._stop_jobs(deadline=time.monotonic() + 15)
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+    def _stop_jobs(self, deadline: float) -> None:
+        client = RayJobs(self.dashboard_url, self.token, timeout=5.0)
+        try:
+            live = [job.submission_id for job in client.jobs() if not job.terminal]
+            for submission in live:
+                client.stop(submission)
+            while live and time.monotonic() < deadline:
+                time.sleep(0.5)
+                live = [job.submission_id for job in client.jobs() if not job.terminal]
+        except RayUnavailableError:
+            pass  # the head is already going: nothing left to ask
+        finally:
+            client.close()

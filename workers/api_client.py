@@ -1,0 +1,92 @@
+"""The worker's side of the internal API: read its job, post progress and results, register artifacts.
+
+Every call carries the job-scoped token the dispatcher handed to this attempt (AB_JOB_TOKEN); the API
+refuses it once the attempt is no longer the live one, so a stale worker cannot change the job.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+class WorkerApiError(RuntimeError):
+    """The API refused or did not answer a worker call."""
+
+
+@dataclass(frozen=True)
+class WorkerApi:
+    """Picklable (plain fields, a client per call): it also travels to the Ray Train controller."""
+
+    api_url: str
+    job_id: str
+    token: str
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, job_id: str) -> WorkerApi:
+        missing = [name for name in ("AB_API_URL", "AB_JOB_TOKEN") if not os.environ.get(name)]
+        if missing:
+            raise WorkerApiError(f"{', '.join(missing)} not set: the dispatcher passes both to every Ray job")
+        return cls(os.environ["AB_API_URL"].rstrip("/"), job_id, os.environ["AB_JOB_TOKEN"])
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        url = f"{self.api_url}/v1/internal/jobs/{self.job_id}{path}"
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            response = httpx.request(method, url, json=body, headers=headers, timeout=self.timeout)
+        except httpx.HTTPError as error:
+            raise WorkerApiError(f"{method} {url} failed: {error!r}") from error
+        if response.status_code >= 400:
+            raise WorkerApiError(f"{method} {url} answered {response.status_code}: {response.text[:500]}")
+        return response.json()  # type: ignore[no-any-return]
+
+    def job(self) -> dict[str, Any]:
+        """{id, attempt, spec, storage_dir, cancel_requested}"""
+        return self._call("GET", "")
+
+    def post_event(self, kind: str, data: dict[str, Any]) -> None:
+        self._call("POST", "/events", {"kind": kind, "data": json_safe(data)})
+
+    def finish(self, state: str, result: dict[str, Any] | None = None, error: str | None = None) -> None:
+        body = {"state": state, "result": json_safe(result) if result is not None else None, "error": error}
+        self._call("POST", "/result", body)
+
+    def register_artifact(self, name: str, kind: str, path: str) -> None:
+        self._call("POST", "/artifacts", {"name": name, "kind": kind, "path": path})
+
+
+class ApiProgress:
+    """The trainer's progress callback: runs in the Ray Train controller, posts rank 0's reports."""
+
+    def __init__(self, api: WorkerApi):
+        self.api = api
+
+    def __call__(self, metrics: dict[str, Any], checkpoint_path: str | None) -> None:
+        self.api.post_event("progress", progress_of(metrics))
+        if checkpoint_path is not None:
+            self.api.post_event("checkpoint", {"path": checkpoint_path})
+
+
+def progress_of(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The API's progress shape: epoch, step, total_steps, and every other number under metrics."""
+    plain = {key: value for key, value in metrics.items() if key != "worker_pid"}
+    shape = {key: plain.pop(key, None) for key in ("epoch", "step", "total_steps")}
+    return {**shape, "metrics": plain}
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON: numpy / torch scalars unwrapped, NaN and inf as strings, anything else as str()."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value if isinstance(value, int | float | str | bool | type(None)) else str(value)
