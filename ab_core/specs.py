@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -45,12 +45,15 @@ def _method_union() -> Any:
     return Annotated[Union[params], Field(discriminator="method")]  # noqa: UP007
 
 
-MethodParams = _method_union()
+if TYPE_CHECKING:  # the union exists only at run time, built from the registry
+    MethodParams = Any
+else:
+    MethodParams = _method_union()
 
 
 class JobSpec(StrictModel):
     kind: Literal["pretrain", "evaluate"]
-    method: MethodParams  # type: ignore[valid-type]
+    method: MethodParams
     data: DataSpec
     backbone: BackboneSpec = BackboneSpec()
     optim: OptimSpec = OptimSpec()

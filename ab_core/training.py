@@ -184,7 +184,7 @@ def _save(
     metrics: dict[str, float],
 ) -> Path:
     training = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}
-    meta = checkpoint_meta(spec, dataset.fingerprint(), model.backbone.arch, step, metrics)
+    meta = checkpoint_meta(spec, dataset.fingerprint(), str(model.backbone.arch), step, metrics)
     path = save_checkpoint(
         out_dir / "checkpoints" / f"step_{step:08d}",
         model.backbone.state_dict(),

@@ -30,7 +30,7 @@ class JobCreate(BaseModel):
 
 
 class ProgressRead(BaseModel):
-    epoch: int | None = None
+    epoch: int | float | None = None
     step: int | None = None
     total_steps: int | None = None
     metrics: dict[str, Any] = Field(default_factory=dict, description="the latest reported metrics")

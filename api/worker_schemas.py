@@ -23,7 +23,7 @@ class ProgressCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    epoch: int | None = Field(None, ge=0)
+    epoch: int | float | None = Field(None, ge=0, description="may be fractional mid-epoch")
     step: int | None = Field(None, ge=0)
     total_steps: int | None = Field(None, ge=0)
     metrics: dict[str, Any] = Field(default_factory=dict)

@@ -119,24 +119,33 @@ def request_head(method: str, path: str, token: str | None, body: bytes = b"") -
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def load(port: int, clients: int, seconds: float, make_head) -> dict[str, float]:
-    """`clients` connections send requests back to back; latencies after a 1 s warm-up count."""
+async def load(
+    port: int, clients: int, seconds: float, make_head, interval: float | None = None
+) -> dict[str, float]:
+    """`clients` connections send requests back to back (or each one every `interval` seconds, spread
+    evenly: scripts polling); latencies after a 1 s warm-up count."""
     connections = [Connection(*await asyncio.open_connection("127.0.0.1", port)) for _ in range(clients)]
     latencies: list[float] = []
     errors = 0
     warm_until = time.perf_counter() + 1.0
     stop_at = warm_until + seconds
 
-    async def client(connection: Connection) -> None:
+    async def client(index: int, connection: Connection) -> None:
         nonlocal errors
+        next_at = time.perf_counter() + (interval or 0) * index / clients
         while (now := time.perf_counter()) < stop_at:
+            if interval is not None:
+                await asyncio.sleep(max(0.0, next_at - now))
+                now, next_at = time.perf_counter(), next_at + interval
+                if now >= stop_at:
+                    break
             status = await connection.request(make_head())
             if status >= 300:
                 errors += 1
             if now >= warm_until:
                 latencies.append(time.perf_counter() - now)
 
-    await asyncio.gather(*(client(c) for c in connections))
+    await asyncio.gather(*(client(i, c) for i, c in enumerate(connections)))
     for connection in connections:
         connection.writer.close()
     latencies.sort()
@@ -167,6 +176,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--poll-interval", type=float, default=0.5,
+                        help="paced phases: each client polls once per this many seconds")  # fmt: skip
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # internal: run the server on this port
     args = parser.parse_args()
     if args.serve:
@@ -178,7 +189,15 @@ def main() -> None:
                "AB_REAPER_INTERVAL_SECONDS": "3600"}  # fmt: skip
         started = time.perf_counter()
         token, ids, submit_body = seed(env, args.jobs)
-        print(json.dumps({"figure": "seeded_jobs", "jobs": len(ids), "seconds": round(time.perf_counter() - started, 1)}))
+        print(
+            json.dumps(
+                {
+                    "figure": "seeded_jobs",
+                    "jobs": len(ids),
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+            )
+        )
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -188,16 +207,21 @@ def main() -> None:
         try:
             wait_for_server(port, server)
             body = json.dumps(submit_body).encode()
-            phases = {
-                "status_floor": lambda: request_head("GET", "/bench/floor", None),
-                "status": lambda: request_head("GET", f"/v1/jobs/{random.choice(ids)}", token),
-                "submit_floor": lambda: request_head("POST", "/bench/floor", None, body),
-                "submit": lambda: request_head("POST", "/v1/jobs", token, body),
+            status = lambda: request_head("GET", f"/v1/jobs/{random.choice(ids)}", token)  # noqa: E731
+            status_floor = lambda: request_head("GET", "/bench/floor", None)  # noqa: E731
+            phases = {  # name: (request maker, seconds between a client's requests or None = back to back)
+                "status_floor": (status_floor, None),
+                "status": (status, None),
+                "polled_floor": (status_floor, args.poll_interval),
+                "polled": (status, args.poll_interval),
+                "submit_floor": (lambda: request_head("POST", "/bench/floor", None, body), None),
+                "submit": (lambda: request_head("POST", "/v1/jobs", token, body), None),
             }
             results: dict[str, list[dict[str, float]]] = {name: [] for name in phases}
             for _ in range(args.rounds):
-                for name, make_head in phases.items():
-                    results[name].append(asyncio.run(load(port, args.clients, args.seconds, make_head)))
+                for name, (make_head, interval) in phases.items():
+                    figures = asyncio.run(load(port, args.clients, args.seconds, make_head, interval))
+                    results[name].append(figures)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -205,11 +229,11 @@ def main() -> None:
     def median(name: str, key: str) -> float:
         return statistics.median(r[key] for r in results[name])
 
-    for api, floor in (("status", "status_floor"), ("submit", "submit_floor")):
+    for api, floor in (("status", "status_floor"), ("polled", "polled_floor"), ("submit", "submit_floor")):
         for key in ("p50_ms", "p99_ms", "per_second"):
-            figure = {"figure": f"{api}_{key}", "api": round(median(api, key), 2),
-                      "floor": round(median(floor, key), 2), "clients": args.clients, "jobs_stored": args.jobs}  # fmt: skip
-            figure["ratio"] = round(figure["api"] / figure["floor"], 2)
+            value, base = median(api, key), median(floor, key)
+            figure = {"figure": f"{api}_{key}", "api": round(value, 2), "floor": round(base, 2)}
+            figure |= {"ratio": round(value / base, 2), "clients": args.clients, "jobs": args.jobs}
             print(json.dumps(figure))
         print(json.dumps({"figure": f"{api}_errors", "api": sum(r["errors"] for r in results[api])}))
 

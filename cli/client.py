@@ -29,7 +29,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         parser = commands.add_parser(name, help=help)
         parser.add_argument("--url", default=os.environ.get("AB_URL", "http://127.0.0.1:8000"),
                             help="the API (default: $AB_URL or http://127.0.0.1:8000)")  # fmt: skip
-        parser.add_argument("--token", default=os.environ.get("AB_TOKEN"), help="API token (default: $AB_TOKEN)")
+        parser.add_argument(
+            "--token", default=os.environ.get("AB_TOKEN"), help="API token (default: $AB_TOKEN)"
+        )
         parser.set_defaults(handler=handler)
         return parser
 
@@ -38,7 +40,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     submit.add_argument("--priority", type=int, default=0)
     submit.add_argument("--watch", action="store_true", help="then follow it like `abs watch`")
     command("status", "print a job as JSON", job_status).add_argument("job_id")
-    command("watch", "follow a job live (progress bar), then print its result", watch_job).add_argument("job_id")
+    command("watch", "follow a job live (progress bar), then print its result", watch_job).add_argument(
+        "job_id"
+    )
     command("cancel", "cancel a job", cancel_job).add_argument("job_id")
     logs = command("logs", "print the Ray job log of a job's attempt", job_logs)
     logs.add_argument("job_id")
@@ -163,7 +167,9 @@ def watch(api: Api, job_id: str) -> int:
                 if data.get("total_steps"):
                     bar.total = data["total_steps"]
                 bar.n = data.get("step") or bar.n
-                bar.set_postfix({k: v for k, v in (data.get("metrics") or {}).items() if isinstance(v, float)})
+                bar.set_postfix(
+                    {k: v for k, v in (data.get("metrics") or {}).items() if isinstance(v, float)}
+                )
                 bar.refresh()
             elif kind == "state":
                 bar.write(f"{job_id}: {data.get('state')} (attempt {event.get('attempt')})"

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import secrets
 import signal
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +23,17 @@ LOCAL_OWNER = "local"
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--api-only", action="store_true",
-                        help="only the REST API (Ray and the dispatcher run elsewhere, as in docker-compose)")  # fmt: skip
+    parser.add_argument(
+        "--api-only", action="store_true", help="only the REST API (Ray and the dispatcher run elsewhere)"
+    )
     parser.add_argument("--dashboard-port", type=int, default=8265, help="the local Ray dashboard")
     parser.add_argument("--gcs-port", type=int, default=6380, help="the local Ray GCS (not Redis's 6379)")
     parser.add_argument("--num-cpus", type=float, help="CPUs the local Ray offers (default: all)")
     parser.add_argument("--num-gpus", type=float, help="GPUs the local Ray offers (default: all)")
-    parser.add_argument("--dataset-root", type=Path, action="append", default=[],
-                        help="a directory specs may read data from (repeatable; default: the current one)")  # fmt: skip
+    parser.add_argument(
+        "--dataset-root", type=Path, action="append", default=[],
+        help="a directory specs may read data from (repeatable; default: the current one)",
+    )  # fmt: skip
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -75,8 +80,10 @@ def serve_embedded(args: argparse.Namespace) -> int:
     base = load_settings()
     roots = [root.resolve() for root in args.dataset_root] or [Path.cwd()]
     print(f"starting Ray (logs: {base.data_dir / 'logs' / 'ray-head.log'}) ...", flush=True)
-    head = RayHead.start(base.data_dir / "logs" / "ray-head.log", gcs_port=args.gcs_port,
-                         dashboard_port=args.dashboard_port, num_cpus=args.num_cpus, num_gpus=args.num_gpus)  # fmt: skip
+    head = RayHead.start(
+        base.data_dir / "logs" / "ray-head.log", gcs_port=args.gcs_port, dashboard_port=args.dashboard_port,
+        num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+    )  # fmt: skip
     overrides: dict[str, Any] = {
         "ray_address": head.dashboard_url,
         "ray_auth_token": head.token,
@@ -92,18 +99,23 @@ def serve_embedded(args: argparse.Namespace) -> int:
         plane.migrate()
         token = local_token(plane, settings.data_dir)
         dispatcher.start()
-        print(f"""
+        banner = f"""
   API             http://{args.host}:{args.port}   (OpenAPI docs: /docs)
   Ray dashboard   {head.dashboard_url}   (token: {head.token})
   database        {settings.database_url}
-  dataset roots   {', '.join(str(root) for root in settings.dataset_roots())}
+  dataset roots   {", ".join(str(root) for root in settings.dataset_roots())}
 
   export AB_URL=http://{args.host}:{args.port} AB_TOKEN={token}
   Ctrl-C stops the API, the dispatcher and Ray.
-""", flush=True)  # fmt: skip
+"""
         server = uvicorn.Server(uvicorn.Config(create_app(settings, plane), args.host, args.port))
-        server.run()
+        threading.Thread(target=_print_when_started, args=(server, banner), daemon=True).start()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: it is how we stop
+            pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave Ray running
         print("stopping the dispatcher and Ray ...", flush=True)
         stop.set()
         if dispatcher.is_alive():
@@ -112,6 +124,13 @@ def serve_embedded(args: argparse.Namespace) -> int:
         head.stop()
         plane.close()
     return 0
+
+
+def _print_when_started(server: Any, banner: str) -> None:
+    while not server.started and not server.should_exit:
+        time.sleep(0.05)
+    if server.started:
+        print(banner, flush=True)
 
 
 def local_token(plane: Any, data_dir: Path) -> str:
@@ -129,6 +148,26 @@ def local_token(plane: Any, data_dir: Path) -> str:
     path.touch(mode=0o600)
     path.write_text(token + "\n")
     return token
+
+
+@contextmanager
+def serving_in_thread(app: Any, host: str = "127.0.0.1", port: int = 8000) -> Iterator[str]:
+    """The app under a real uvicorn server in a daemon thread (tests, benchmarks); yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"uvicorn did not start on {host}:{port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def _reachable(host: str) -> str:

@@ -13,11 +13,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     local.add_commands(commands)
     try:
-        from cli import service
+        from cli import client, embedded, service
     except ImportError:  # the service layers are optional for a torch-only install
         pass
     else:
         service.add_commands(commands)
+        embedded.add_commands(commands)
+        client.add_commands(commands)
     return parser
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,6 +92,7 @@ class Database:
             engine.execution_options(isolation_level="AUTOCOMMIT") if self.dialect == "postgresql" else engine
         )
         self._reader = sessionmaker(reader, expire_on_commit=False)
+        self._read_engine = reader
         self._writer = sessionmaker(engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
 
     @classmethod
@@ -102,6 +103,17 @@ class Database:
     def read(self) -> Iterator[Session]:
         with self._scope(self._reader) as session:
             yield session
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A bare connection for hot single-statement reads (no ORM session: about half the overhead)."""
+        try:
+            with self._read_engine.connect() as connection:
+                yield connection
+        except DataError as error:
+            raise InvalidInputError(f"the database refused a value: {_first_line(error)}") from error
+        except (OperationalError, InterfaceError) as error:
+            raise self._unavailable(error) from error
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -117,10 +129,13 @@ class Database:
         except DataError as error:  # the input, not the database, is at fault
             raise InvalidInputError(f"the database refused a value: {_first_line(error)}") from error
         except (OperationalError, InterfaceError) as error:
-            raise DatabaseUnavailableError(
-                f"the database at {self.engine.url.render_as_string(hide_password=True)} is unavailable: "
-                f"{_first_line(error)}; retry later"
-            ) from error
+            raise self._unavailable(error) from error
+
+    def _unavailable(self, error: OperationalError | InterfaceError) -> DatabaseUnavailableError:
+        url = self.engine.url.render_as_string(hide_password=True)
+        return DatabaseUnavailableError(
+            f"the database at {url} is unavailable: {_first_line(error)}; retry later"
+        )
 
     def ping(self) -> None:
         with self.read() as session:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,13 +15,14 @@ from services.db import Database, utcnow
 from services.errors import IdempotencyConflictError, NotFoundError
 from services.events import append_event, events_after
 from services.ids import new_job_id
-from services.models import Artifact, Job
+from services.models import Artifact, Job, JobEvent
 from services.policy import check_dataset_root
 from services.records import ArtifactRecord, EventRecord, JobRecord, Page, Principal
 from services.states import JobState
 from services.transitions import compare_and_set
 
 MAX_PAGE_SIZE = 200
+JOB_BY_ID = select(Job.__table__).where(Job.__table__.c.id == bindparam("job_id"))
 
 
 class JobStore:
@@ -51,20 +53,21 @@ class JobStore:
             if existing is not None:
                 return existing, False
         now = utcnow()
-        row = Job(
+        job = dict(
             id=new_job_id(), kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash,
             owner=principal.owner, priority=priority, state=JobState.QUEUED.value, cancel_requested=False,
-            attempt=0, max_attempts=max_attempts or self.max_attempts, parent_id=parent_id,
-            idempotency_key=idempotency_key, last_event_seq=0, created_at=now, updated_at=now,
+            attempt=0, max_attempts=max_attempts or self.max_attempts, lease_owner=None, lease_deadline=None,
+            worker_token_hash=None, parent_id=parent_id, idempotency_key=idempotency_key, last_event_seq=1,
+            progress=None, result=None, error=None, created_at=now, updated_at=now, started_at=None,
+            finished_at=None,
         )  # fmt: skip
+        event = EventRecord(job["id"], 1, 0, "state", {"state": "queued", "priority": priority}, now)
         try:
-            with self.db.write() as session:
+            with self.db.write() as session:  # the job and its first event, as two plain INSERTs
                 if parent_id is not None:
                     self._visible(session, principal, parent_id)
-                session.add(row)
-                session.flush()
-                event = append_event(session, row.id, 0, "state", {"state": "queued", "priority": priority})
-                record = JobRecord.of(row)
+                session.execute(insert(Job).values(job))
+                session.execute(insert(JobEvent).values(asdict(event)))
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -73,8 +76,8 @@ class JobStore:
                 raise
             return existing, False
         self.bus.publish(event)
-        self.bus.signal("work", record.id)
-        return record, True
+        self.bus.signal("work", event.job_id)
+        return JobRecord.of(Job(**job)), True
 
     def _by_idempotency_key(self, owner: str, key: str, spec_hash: str) -> JobRecord | None:
         with self.db.read() as session:
@@ -98,8 +101,12 @@ class JobStore:
         return row
 
     def get(self, principal: Principal, job_id: str) -> JobRecord:
-        with self.db.read() as session:
-            return JobRecord.of(self._visible(session, principal, job_id))
+        """The poll path: one indexed SELECT on a bare connection."""
+        with self.db.connect() as connection:
+            row = connection.execute(JOB_BY_ID, {"job_id": job_id}).one_or_none()
+        if row is None or (row.owner != principal.owner and not principal.admin):
+            raise NotFoundError(f"no job {job_id!r} visible to owner {principal.owner!r}")
+        return JobRecord.of(row)
 
     def list_jobs(
         self,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK_KEY = 0x61625F6D  # "ab_m": serialises concurrent upgrades on PostgreSQL
+_IN_PROCESS = threading.Lock()
 
 
 def alembic_config() -> Config:
@@ -20,9 +23,13 @@ def alembic_config() -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to `revision` (default: the newest); a no-op when it is there already."""
+    """Bring the database to `revision` (default: the newest); a no-op when it is there already.
+    Safe to run from several processes at once: they take turns (PostgreSQL: an advisory lock; SQLite: the
+    write lock, taken up front). Alembic's context is process-global, so threads take turns here too."""
     config = alembic_config()
-    with engine.begin() as connection:
+    with _IN_PROCESS, engine.execution_options(sqlite_immediate=True).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

@@ -23,6 +23,8 @@ from services.states import JobState
 from services.tokens import hash_token, new_worker_token
 from services.transitions import compare_and_set, refusal
 
+CLAIM_ORDER = (Job.priority.desc(), Job.created_at, Job.id)
+
 
 @dataclass(frozen=True)
 class HeartbeatReply:
@@ -50,18 +52,32 @@ class JobQueue:
         for event in events:
             self.bus.publish(event)
 
-    def claim(self, worker_id: str, lease_seconds: float | None = None, limit: int = 1) -> list[Claim]:
-        """Take up to `limit` queued jobs, highest priority first then oldest; each becomes running as a new
-        attempt leased to `worker_id`. Concurrent claimers never get the same job."""
+    def queued(self, limit: int = 100) -> list[JobRecord]:
+        """Queued jobs in claim order (highest priority, then oldest): what a dispatcher may place next."""
+        with self.db.read() as session:
+            rows = session.scalars(
+                select(Job).where(Job.state == JobState.QUEUED.value).order_by(*CLAIM_ORDER).limit(limit)
+            )
+            return [JobRecord.of(row) for row in rows]
+
+    def claim(
+        self,
+        worker_id: str,
+        lease_seconds: float | None = None,
+        limit: int = 1,
+        job_ids: list[str] | None = None,
+    ) -> list[Claim]:
+        """Take up to `limit` queued jobs (or those of `job_ids` still queued), highest priority first then
+        oldest; each becomes running as a new attempt leased to `worker_id`. Concurrent claimers never get
+        the same job."""
         lease = timedelta(seconds=lease_seconds or self.lease_seconds)
         claims, events = [], []
+        query = select(Job.id).where(Job.state == JobState.QUEUED.value, Job.cancel_requested.is_(False))
+        if job_ids is not None:
+            query, limit = query.where(Job.id.in_(job_ids)), len(job_ids)
         with self.db.write() as session:  # SQLite: BEGIN IMMEDIATE; PostgreSQL: rows locked, others skipped
             candidates = session.scalars(
-                select(Job.id)
-                .where(Job.state == JobState.QUEUED.value, Job.cancel_requested.is_(False))
-                .order_by(Job.priority.desc(), Job.created_at, Job.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+                query.order_by(*CLAIM_ORDER).limit(limit).with_for_update(skip_locked=True)
             ).all()
             for job_id in candidates:
                 now = utcnow()

@@ -90,7 +90,9 @@ class RayHead:
         try:
             while True:
                 if self.process.poll() is not None:
-                    raise RayHeadError(f"`ray start` exited with {self.process.returncode}; see {self.log_path}")
+                    raise RayHeadError(
+                        f"`ray start` exited with {self.process.returncode}; see {self.log_path}"
+                    )
                 try:
                     client.resources()
                     return

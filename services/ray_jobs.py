@@ -55,7 +55,9 @@ def read_ray_token(explicit: str | None = None) -> str | None:
     if os.environ.get("RAY_AUTH_TOKEN"):
         return os.environ["RAY_AUTH_TOKEN"]
     path = Path.home() / ".ray" / "auth_token"
-    return path.read_text().strip() or None if path.is_file() else None
+    if not path.is_file():
+        return None
+    return path.read_text().strip() or None
 
 
 class RayJobs:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from services.models import Artifact, Job, JobEvent
 from services.states import JobState
 
@@ -44,7 +46,8 @@ class JobRecord:
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, row: Job) -> JobRecord:
+    def of(cls, row: Job | Row[Any]) -> JobRecord:
+        """From an ORM row or a Core row of the jobs table (same attribute names)."""
         return cls(
             id=row.id, kind=row.kind, spec=row.spec, spec_hash=row.spec_hash, owner=row.owner,
             priority=row.priority, state=JobState(row.state), cancel_requested=row.cancel_requested,

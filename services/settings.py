@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -43,6 +44,26 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(10.0, ge=0, description="how long a verified API token is trusted")
     db_pool_size: int = Field(20, ge=1)
     migrate_on_start: bool = True
+    # dispatcher (issue 5): Ray, and how Ray jobs call back
+    ray_address: str = Field("http://127.0.0.1:8265", description="the Ray dashboard (Jobs API) URL")
+    ray_auth_token: str | None = Field(None, description="RAY_AUTH_TOKEN of the cluster (token auth)")
+    api_url: str = Field("http://127.0.0.1:8000", description="the API URL as Ray jobs reach it")
+    dispatcher_id: str = Field(
+        default_factory=lambda: f"dispatcher-{socket.gethostname()}",
+        description="the lease owner name; keep it stable across restarts so leases are adopted",
+    )
+    worker_entrypoint: str = Field(
+        "python -m workers.entrypoint", description="a Ray job's command, before the id"
+    )
+    dispatch_poll_seconds: float = Field(1.0, gt=0, description="longest wait for a wake-up between passes")
+    reconcile_seconds: float = Field(5.0, gt=0, description="between comparisons of SQL with Ray")
+    sweep_seconds: float = Field(60.0, gt=0, description="between sweeps for stray Ray jobs")
+    reserve_after_seconds: float = Field(
+        300.0, ge=0, description="a job waiting this long reserves the cluster for itself (no backfill)"
+    )
+    unschedulable_seconds: float = Field(
+        600.0, ge=0, description="a job bigger than the whole cluster fails after waiting this long"
+    )
 
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:

@@ -6,12 +6,17 @@ refuses it once the attempt is no longer the live one, so a stale worker cannot 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
+
+log = logging.getLogger(__name__)
+RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 class WorkerApiError(RuntimeError):
@@ -26,6 +31,7 @@ class WorkerApi:
     job_id: str
     token: str
     timeout: float = 30.0
+    retry: bool = True
 
     @classmethod
     def from_env(cls, job_id: str) -> WorkerApi:
@@ -35,12 +41,19 @@ class WorkerApi:
         return cls(os.environ["AB_API_URL"].rstrip("/"), job_id, os.environ["AB_JOB_TOKEN"])
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One call; an API that is down or restarting (no connection, 503) is retried for ~30 s."""
         url = f"{self.api_url}/v1/internal/jobs/{self.job_id}{path}"
         headers = {"Authorization": f"Bearer {self.token}"}
-        try:
-            response = httpx.request(method, url, json=body, headers=headers, timeout=self.timeout)
-        except httpx.HTTPError as error:
-            raise WorkerApiError(f"{method} {url} failed: {error!r}") from error
+        for pause in (*(RETRY_PAUSES if self.retry else ()), None):
+            try:
+                response = httpx.request(method, url, json=body, headers=headers, timeout=self.timeout)
+            except httpx.TransportError as error:
+                if pause is None:
+                    raise WorkerApiError(f"{method} {url} failed: {error!r}") from error
+            else:
+                if response.status_code != 503 or pause is None:
+                    break
+            time.sleep(pause)
         if response.status_code >= 400:
             raise WorkerApiError(f"{method} {url} answered {response.status_code}: {response.text[:500]}")
         return response.json()  # type: ignore[no-any-return]
@@ -64,12 +77,15 @@ class ApiProgress:
     """The trainer's progress callback: runs in the Ray Train controller, posts rank 0's reports."""
 
     def __init__(self, api: WorkerApi):
-        self.api = api
+        self.api = replace(api, retry=False)  # a report waits for us: never stall training on the API
 
     def __call__(self, metrics: dict[str, Any], checkpoint_path: str | None) -> None:
-        self.api.post_event("progress", progress_of(metrics))
-        if checkpoint_path is not None:
-            self.api.post_event("checkpoint", {"path": checkpoint_path})
+        try:  # best effort: losing a progress line must not stop the training
+            self.api.post_event("progress", progress_of(metrics))
+            if checkpoint_path is not None:
+                self.api.post_event("checkpoint", {"path": checkpoint_path})
+        except WorkerApiError as error:
+            log.warning("progress not posted: %s", error)
 
 
 def progress_of(metrics: dict[str, Any]) -> dict[str, Any]:

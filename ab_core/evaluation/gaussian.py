@@ -70,13 +70,17 @@ class StreamingGaussian(nn.Module):
         centred = self.sum[positions] / n  # mean of the shifted data, (p, d)
         return (outer - n * centred.unsqueeze(2) * centred.unsqueeze(1)) / (n - 1)
 
-    def cholesky(self, eps: float, dtype: torch.dtype = torch.float32, chunk: int = CHUNK) -> Tensor:
-        """(P, d, d) lower-triangular L with L L^T = covariance + eps I, factored in float64 a chunk of
-        positions at a time, so no full-size float64 matrix is ever held."""
+    def whitening(self, eps: float, dtype: torch.dtype = torch.float32, chunk: int = CHUNK) -> Tensor:
+        """(P, d, d) lower-triangular W = L^-1, where L L^T = covariance + eps I (Cholesky), so that
+        |W (x - mean)|^2 is the squared Mahalanobis distance. W comes from a triangular solve of
+        L W = I in float64, a chunk of positions at a time (no full-size float64 matrix is held)."""
         factor = torch.empty(self.positions, self.dim, self.dim, dtype=dtype, device=self.outer.device)
+        identity = torch.eye(self.dim, dtype=torch.float64, device=self.outer.device)
         for start in range(0, self.positions, chunk):
             part = slice(start, start + chunk)
             covariance = self.covariance(part)
             covariance.diagonal(dim1=-2, dim2=-1).add_(eps)  # + eps I
-            factor[part] = torch.linalg.cholesky(covariance).to(dtype)
+            lower = torch.linalg.cholesky(covariance)  # (p, d, d)
+            inverse = torch.linalg.solve_triangular(lower, identity.expand_as(lower), upper=False)
+            factor[part] = inverse.to(dtype)
         return factor

@@ -35,7 +35,8 @@ class PadimModel(nn.Module):
 
     Features of layers 1-3 are concatenated at layer-1 resolution, a fixed random subset of d channels
     is kept, and a Gaussian per position is fitted by streaming sums; the anomaly score of a patch is
-    its Mahalanobis distance, computed through the Cholesky factor of covariance + eps I.
+    its Mahalanobis distance |L^-1 (x - mean)|, L the Cholesky factor of covariance + eps I (its
+    triangular inverse is computed once at fit time, so scoring is one batched matmul).
     """
 
     def __init__(self, backbone: ResNetBackbone, n_features: int, eps: float, blur_sigma: float, seed: int):
@@ -50,7 +51,7 @@ class PadimModel(nn.Module):
         self.eps, self.blur_sigma = eps, blur_sigma
         self.gaussian: StreamingGaussian | None = None
         self.register_buffer("mean", None)  # (P, d) float32 once fitted
-        self.register_buffer("cholesky", None)  # (P, d, d) lower-triangular, float32 once fitted
+        self.register_buffer("whitening", None)  # (P, d, d) L^-1 (Cholesky), float32 once fitted
 
     @torch.no_grad()
     def embed(self, images: Tensor) -> Tensor:
@@ -80,17 +81,17 @@ class PadimModel(nn.Module):
         if self.gaussian is None:
             raise DataError("PaDiM got no training images to fit")
         self.mean = self.gaussian.mean().float()
-        self.cholesky = self.gaussian.cholesky(self.eps)
+        self.whitening = self.gaussian.whitening(self.eps)
         self.gaussian = None
 
     @torch.no_grad()
     def mahalanobis(self, embeddings: Tensor) -> Tensor:
         """Embeddings (B, d, h, w) -> distance of each patch to its position's Gaussian (B, 1, h, w)."""
-        if self.cholesky is None:
+        if self.whitening is None:
             raise RuntimeError("PadimModel scored before finish(): fit it on normal images first")
         batch, dim, height, width = embeddings.shape
         diff = embeddings.reshape(batch, dim, -1).permute(2, 1, 0) - self.mean.unsqueeze(2)  # (P, d, B)
-        whitened = torch.linalg.solve_triangular(self.cholesky, diff, upper=False)  # L^-1 (x - mu)
+        whitened = torch.bmm(self.whitening, diff.contiguous())  # L^-1 (x - mu), (P, d, B)
         distance = whitened.square().sum(dim=1).sqrt()  # (P, B): sqrt((x - mu)^T S^-1 (x - mu))
         return distance.transpose(0, 1).reshape(batch, 1, height, width)
 

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from ab_core import registry
 from api.app import create_app
+from services.plane import ControlPlane, make_bus
 from services.settings import load_settings
 
 
@@ -50,3 +51,10 @@ def test_openapi_and_docs_are_served_without_a_token(client: TestClient):
     schema = client.get("/openapi.json").json()
     assert "/v1/jobs/{job_id}/stream" in schema["paths"] and "JobSpec" in str(schema["components"]["schemas"])
     assert client.get("/docs").status_code == 200
+
+
+def test_a_redis_that_is_down_is_reported_but_does_not_make_the_api_unready(settings, plane):
+    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(down, ControlPlane.build(down, db=plane.db, bus=make_bus(down)))) as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["redis"].startswith("unavailable")

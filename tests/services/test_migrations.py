@@ -61,3 +61,14 @@ def test_migrations_run_from_any_working_directory(tmp_path: Path):
     done = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "0002"
+
+
+def test_concurrent_upgrades_from_several_processes_all_succeed(empty_db: Database):
+    url = empty_db.engine.url.render_as_string(hide_password=False)
+    code = f"import services.db as db, services.migrate as m; m.upgrade(db.make_engine({url!r}))"
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)
+    ]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], errors
+    assert migrate.current_revision(empty_db.engine) == "0002"

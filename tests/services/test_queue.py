@@ -154,3 +154,17 @@ def test_a_user_failure_is_not_retried(plane: ControlPlane, spec: JobSpec):
     job_id = submit(plane, spec)
     (claim,) = plane.queue.claim("w")
     assert plane.queue.fail(job_id, claim.attempt, "ValueError: bad lr").state is JobState.FAILED
+
+
+def test_queued_lists_jobs_in_claim_order(plane: ControlPlane, spec: JobSpec):
+    low = submit(plane, spec, priority=0)
+    high = submit(plane, spec, priority=9)
+    assert [job.id for job in plane.queue.queued()] == [high, low]
+
+
+def test_claiming_named_jobs_takes_only_those_still_queued(plane: ControlPlane, spec: JobSpec):
+    first, second, third = (submit(plane, spec) for _ in range(3))
+    plane.jobs.cancel(ALICE, second)
+    claims = plane.queue.claim("dispatcher", job_ids=[third, second])
+    assert [c.job_id for c in claims] == [third]
+    assert [job.id for job in plane.queue.queued()] == [first]

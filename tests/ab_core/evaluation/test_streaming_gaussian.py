@@ -42,11 +42,12 @@ def test_covariance_needs_two_samples():
         gaussian.covariance()
 
 
-def test_chunked_cholesky_factors_covariance_plus_eps():
+def test_whitening_is_the_inverse_cholesky_factor_of_covariance_plus_eps():
     torch.manual_seed(0)
     gaussian = StreamingGaussian(dim=6, positions=5)
     gaussian.update(torch.randn(20, 6, 5) + 3.0)
-    factor = gaussian.cholesky(eps=0.01, dtype=torch.float64, chunk=2)  # chunks 2, 2, 1
+    whitening = gaussian.whitening(eps=0.01, dtype=torch.float64, chunk=2)  # chunks 2, 2, 1
     expected = gaussian.covariance() + 0.01 * torch.eye(6, dtype=torch.float64)
-    torch.testing.assert_close(factor @ factor.transpose(1, 2), expected)
-    assert torch.equal(factor, factor.tril())
+    # W^T W = S^-1, so (x - mu)^T S^-1 (x - mu) = |W (x - mu)|^2
+    torch.testing.assert_close(whitening.transpose(1, 2) @ whitening, torch.linalg.inv(expected))
+    assert torch.equal(whitening, whitening.tril())

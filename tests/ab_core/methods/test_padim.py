@@ -51,7 +51,7 @@ def test_padim_keeps_no_embedding_bank_and_drops_its_sums_after_fitting():
     evaluator = build(PadimParams(n_features=20), make_ctx())
     evaluator.fit([Batch(random_images(4), torch.zeros(4, dtype=torch.int64)) for _ in range(3)])
     sizes = {name: tuple(b.shape) for name, b in evaluator.model.named_buffers() if "backbone" not in name}
-    assert sizes == {"channels": (20,), "mean": (64, 20), "cholesky": (64, 20, 20)}  # 8 x 8 positions
+    assert sizes == {"channels": (20,), "mean": (64, 20), "whitening": (64, 20, 20)}  # 8 x 8 positions
 
 
 def test_padim_embedding_is_the_seeded_channel_subset_of_layers_1_to_3_at_layer_1_resolution():
