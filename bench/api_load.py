@@ -3,12 +3,14 @@
 Columns (each phase: `--clients` keep-alive connections issuing requests back to back for `--seconds`):
   status       GET /v1/jobs/{id} of random stored jobs (token check, one SQL read, JSON of the spec)
   status_floor GET of a constant-returning FastAPI endpoint in the same server
+  polled       status again, each client polling once per `--poll-interval` s (scripts waiting for jobs)
+  polled_floor the floor at the same pace
   submit       POST /v1/jobs (spec validation, dataset-root check, INSERT job + event, bus publish)
   submit_floor POST of the same body to a constant-returning endpoint (JSON parsing only)
 Rounds alternate the phases; figures are medians over rounds. One uvicorn worker serves; the load
 generator is a raw asyncio HTTP/1.1 client in this process (httpx would be the bottleneck).
-Prints one JSON line per figure.
-Usage: .venv/bin/python bench/api_load.py [--jobs 100000 --clients 100 --seconds 6 --rounds 2]
+Prints one JSON line per figure. Usage (the defaults):
+  .venv/bin/python bench/api_load.py --jobs 100000 --clients 100 --seconds 5 --rounds 3 --poll-interval 0.5
 """
 
 from __future__ import annotations
@@ -174,8 +176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--poll-interval", type=float, default=0.5,
                         help="paced phases: each client polls once per this many seconds")  # fmt: skip
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # internal: run the server on this port

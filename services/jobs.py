@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -52,16 +53,16 @@ class JobStore:
             existing = self._by_idempotency_key(principal.owner, idempotency_key, spec_hash)
             if existing is not None:
                 return existing, False
-        now = utcnow()
-        job = dict(
-            id=new_job_id(), kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash,
+        now, job_id = utcnow(), new_job_id()
+        job: dict[str, Any] = dict(
+            id=job_id, kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash,
             owner=principal.owner, priority=priority, state=JobState.QUEUED.value, cancel_requested=False,
             attempt=0, max_attempts=max_attempts or self.max_attempts, lease_owner=None, lease_deadline=None,
             worker_token_hash=None, parent_id=parent_id, idempotency_key=idempotency_key, last_event_seq=1,
             progress=None, result=None, error=None, created_at=now, updated_at=now, started_at=None,
             finished_at=None,
         )  # fmt: skip
-        event = EventRecord(job["id"], 1, 0, "state", {"state": "queued", "priority": priority}, now)
+        event = EventRecord(job_id, 1, 0, "state", {"state": "queued", "priority": priority}, now)
         try:
             with self.db.write() as session:  # the job and its first event, as two plain INSERTs
                 if parent_id is not None:

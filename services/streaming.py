@@ -11,13 +11,20 @@ from services.jobs import JobStore
 from services.records import EventRecord
 
 BACKLOG_PAGE = 500
+SQL_POLL_SECONDS = 2.0  # also catches events published in another process (in-process bus, several workers)
 
 
 async def follow(
-    store: JobStore, bus: EventBus, job_id: str, after_seq: int = 0, keepalive: float = 15.0
+    store: JobStore,
+    bus: EventBus,
+    job_id: str,
+    after_seq: int = 0,
+    keepalive: float = 15.0,
+    sql_poll: float = SQL_POLL_SECONDS,
 ) -> AsyncGenerator[EventRecord | None, None]:
     """Yield the job's events with seq > after_seq in order, then live ones as they come, until the event
-    that makes the job terminal. Yields None when `keepalive` seconds passed without an event (a ping)."""
+    that makes the job terminal. Yields None when `keepalive` seconds passed without an event (a ping).
+    While the bus is quiet, SQL is read every `sql_poll` seconds: the bus only ever makes events faster."""
     last = after_seq
     read_sql = True
     last_sent = time.monotonic()
@@ -34,7 +41,8 @@ async def follow(
             if state.terminal:  # the terminal event was seen before `after_seq`
                 return
             read_sql = False
-        live = await bus.listen(job_id, last, timeout=max(0.05, keepalive - (time.monotonic() - last_sent)))
+        until_ping = keepalive - (time.monotonic() - last_sent)
+        live = await bus.listen(job_id, last, timeout=max(0.05, min(sql_poll, until_ping)))
         if not live:  # quiet, or the bus is down: look at SQL, the source of truth
             read_sql = True
             if time.monotonic() - last_sent >= keepalive:

@@ -21,6 +21,12 @@ class StreamingGaussian(nn.Module):
     products is symmetric, so only its upper triangle is kept: (P, d(d+1)/2) instead of (P, d, d).
     """
 
+    upper: Tensor
+    count: Tensor
+    shift: Tensor
+    sum: Tensor
+    outer: Tensor
+
     def __init__(self, dim: int, positions: int):
         super().__init__()
         self.dim, self.positions = dim, positions

@@ -26,7 +26,8 @@ def _conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
 
 
 class OneClassBottleneck(nn.Module):
-    """OCBE of Deng & Li 2022: "multi-scale feature fusion ... then one-class embedding" of layers 1-3.
+    """OCBE of Deng & Li 2022, "a trainable one-class bottleneck embedding (OCBE) module": it fuses the
+    teacher's layers 1-3 and compresses them into one compact code.
 
     layer1 (B, 64, 4h, 4w) and layer2 (B, 128, 2h, 2w) are brought to layer3's (B, 256, h, w) by
     strided 3x3 convolutions, concatenated (B, 768, h, w) and compressed by two residual blocks to

@@ -31,13 +31,18 @@ class PadimParams(StrictModel):
 
 
 class PadimModel(nn.Module):
-    """PaDiM (Defard et al. 2021): "each patch position is described by a multivariate Gaussian".
+    """PaDiM (Defard et al. 2021): "PaDiM makes use of a pretrained CNN for patch embedding, and of
+    multivariate Gaussian distributions to get a probabilistic representation of the normal class."
 
     Features of layers 1-3 are concatenated at layer-1 resolution, a fixed random subset of d channels
     is kept, and a Gaussian per position is fitted by streaming sums; the anomaly score of a patch is
     its Mahalanobis distance |L^-1 (x - mean)|, L the Cholesky factor of covariance + eps I (its
     triangular inverse is computed once at fit time, so scoring is one batched matmul).
     """
+
+    channels: Tensor
+    mean: Tensor | None
+    whitening: Tensor | None
 
     def __init__(self, backbone: ResNetBackbone, n_features: int, eps: float, blur_sigma: float, seed: int):
         super().__init__()
@@ -87,7 +92,7 @@ class PadimModel(nn.Module):
     @torch.no_grad()
     def mahalanobis(self, embeddings: Tensor) -> Tensor:
         """Embeddings (B, d, h, w) -> distance of each patch to its position's Gaussian (B, 1, h, w)."""
-        if self.whitening is None:
+        if self.whitening is None or self.mean is None:
             raise RuntimeError("PadimModel scored before finish(): fit it on normal images first")
         batch, dim, height, width = embeddings.shape
         diff = embeddings.reshape(batch, dim, -1).permute(2, 1, 0) - self.mean.unsqueeze(2)  # (P, d, B)
@@ -99,7 +104,8 @@ class PadimModel(nn.Module):
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """Normalised images (B, 3, H, W) -> (image scores (B,), anomaly maps (B, 1, H, W))."""
         patch_map = self.mahalanobis(self.embed(images))
-        maps = to_image_size(patch_map, tuple(images.shape[-2:]), self.blur_sigma)
+        height, width = images.shape[-2:]
+        maps = to_image_size(patch_map, (height, width), self.blur_sigma)
         return image_scores(maps), maps
 
 

@@ -39,7 +39,8 @@ def cosine_distance_loss(teacher: list[Tensor], student: list[Tensor]) -> Tensor
 
 
 class ReverseDistillation(nn.Module):
-    """RD4AD (Deng & Li 2022): "the student decodes the teacher's one-class embedding in reverse".
+    """RD4AD (Deng & Li 2022): "the student network takes teacher model's one-class embedding as input
+    and targets to restore the teacher's multiscale representations".
 
     The teacher is the backbone under evaluation: frozen and kept in eval mode for the whole run,
     whatever `train()` is called with (its BN statistics must never move). Only the bottleneck and

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from ab_core.specs import JobSpec
-from services.bus import EventBus
+from services.bus import EventBus, InProcessBus
 from services.db import Database
 from services.plane import ControlPlane
 from services.records import EventRecord, Principal
@@ -122,3 +122,30 @@ def test_events_the_bus_lost_are_filled_in_from_sql(
     got = [e for e in asyncio.run(collect(plane, job.id)) if e is not None]
     worker.join()
     assert [e.seq for e in got] == list(range(1, 10))
+
+
+class DeafBus(ForgetfulBus):
+    """A bus that never delivers (another process published, or Redis is gone)."""
+
+    def publish(self, event: EventRecord) -> None:
+        pass
+
+    async def listen(self, job_id: str, after_seq: int, timeout: float) -> list[EventRecord]:
+        await asyncio.sleep(timeout)
+        return []
+
+
+def test_without_a_working_bus_events_still_arrive_by_polling_sql(
+    migrated_db: Database, settings: Settings, spec: JobSpec
+):
+    reset_database(migrated_db)
+    plane = ControlPlane.build(settings, db=migrated_db, bus=DeafBus(InProcessBus()))
+    job, _ = plane.jobs.submit(ALICE, spec)
+    worker = run_job_in_background(plane, job.id, steps=3)
+
+    async def everything() -> list:
+        return [e async for e in follow(plane.jobs, plane.bus, job.id, keepalive=30, sql_poll=0.1) if e]
+
+    got = asyncio.run(asyncio.wait_for(everything(), 20))
+    worker.join()
+    assert [e.seq for e in got] == list(range(1, 7))
