@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 
@@ -29,7 +29,7 @@ _ENTRIES: dict[str, MethodEntry] = {}
 
 def register(role: Role, params: type[BaseModel], summary: str) -> Callable[[Callable], Callable]:
     """Decorator for a method's builder: `@register("pretrain", SimCLRParams, "...")`."""
-    name = params.model_fields["method"].annotation.__args__[0]  # Literal["name"]
+    (name,) = get_args(params.model_fields["method"].annotation)  # Literal["name"]
 
     def decorate(build: Callable) -> Callable:
         if name in _ENTRIES and _ENTRIES[name].build is not build:
