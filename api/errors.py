@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from ab_core.errors import AbError, CheckpointError, DataError, SpecError
 from services import errors
+from services.ray_jobs import RayUnavailableError
 
 STATUS_OF: dict[type[AbError], int] = {
     errors.NotFoundError: 404,
@@ -23,6 +24,7 @@ STATUS_OF: dict[type[AbError], int] = {
     errors.InvalidInputError: 422,
     errors.PayloadTooLargeError: 413,
     errors.DatabaseUnavailableError: 503,
+    RayUnavailableError: 503,
     SpecError: 422,
     DataError: 422,
     CheckpointError: 422,

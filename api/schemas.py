@@ -64,20 +64,22 @@ class JobRead(BaseModel):
     location: LocationRead
 
     @classmethod
-    def of(cls, job: JobRecord) -> JobRead:
+    def of(cls, job: JobRecord, dashboard: str | None = None) -> JobRead:
+        """`dashboard`: the Ray dashboard's URL; once dispatched, the job links to its attempt's Ray job."""
         progress = None
         if job.progress is not None:
             known = {key: job.progress.get(key) for key in ("epoch", "step", "total_steps", "updated_at")}
             metrics = job.progress.get("metrics")
             progress = ProgressRead(**known, metrics=metrics if isinstance(metrics, dict) else {})
         running = job.state is JobState.RUNNING
+        link = f"{dashboard}/#/jobs/{job.id}-a{job.attempt}" if dashboard and job.attempt else None
         return cls(
             id=job.id, kind=job.kind, state=job.state, owner=job.owner, priority=job.priority,
             attempt=job.attempt, max_attempts=job.max_attempts, cancel_requested=job.cancel_requested,
             parent_id=job.parent_id, spec_hash=job.spec_hash, spec=job.spec, progress=progress,
             result=job.result, error=job.error, created_at=job.created_at, updated_at=job.updated_at,
             started_at=job.started_at, finished_at=job.finished_at,
-            location=LocationRead(worker=job.lease_owner if running else None, dashboard_url=None),
+            location=LocationRead(worker=job.lease_owner if running else None, dashboard_url=link),
         )  # fmt: skip
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from cli import embedded
 from services.settings import load_settings
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    serve_parser = commands.add_parser("serve", help="run the REST API (migrations applied on start)")
-    serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, default=8000)
-    serve_parser.set_defaults(handler=lambda args: serve(args.host, args.port))
+    serve_parser = commands.add_parser(
+        "serve", help="run the service here: a local Ray head, the API and the dispatcher (or --api-only)"
+    )
+    embedded.add_serve_arguments(serve_parser)
+    serve_parser.set_defaults(
+        handler=lambda args: serve(args.host, args.port) if args.api_only else embedded.serve_embedded(args)
+    )
 
     db = commands.add_parser("db", help="the control-plane database").add_subparsers(
         dest="db_command", required=True

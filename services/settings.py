@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # dispatcher (issue 5): Ray, and how Ray jobs call back
     ray_address: str = Field("http://127.0.0.1:8265", description="the Ray dashboard (Jobs API) URL")
     ray_auth_token: str | None = Field(None, description="RAY_AUTH_TOKEN of the cluster (token auth)")
+    ray_dashboard_url: str | None = Field(
+        None, description="the dashboard as users reach it, for job links (default: ray_address)"
+    )
     api_url: str = Field("http://127.0.0.1:8000", description="the API URL as Ray jobs reach it")
     dispatcher_id: str = Field(
         default_factory=lambda: f"dispatcher-{socket.gethostname()}",
@@ -72,6 +75,11 @@ class Settings(BaseSettings):
         if self.storage_root is None:
             self.storage_root = self.data_dir / "runs"
         return self
+
+    @property
+    def dashboard_url(self) -> str:
+        """Where users open the Ray dashboard (job links point there)."""
+        return (self.ray_dashboard_url or self.ray_address).rstrip("/")
 
     @property
     def runs_dir(self) -> Path:

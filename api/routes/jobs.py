@@ -34,7 +34,7 @@ def submit_job(
     )  # fmt: skip
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return JobRead.of(job)
+    return JobRead.of(job, plane.settings.dashboard_url)
 
 
 @router.get("", responses={403: {"model": ErrorRead}})
@@ -58,16 +58,19 @@ def list_jobs(
     page = plane.jobs.list_jobs(
         principal, state=state, kind=kind, parent_id=parent_id, owner=owner, cursor=cursor, limit=limit
     )
-    return JobPage(items=[JobRead.of(job) for job in page.items], next_cursor=page.next_cursor)
+    return JobPage(
+        items=[JobRead.of(job, plane.settings.dashboard_url) for job in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.get("/{job_id}", responses={404: {"model": ErrorRead}})
 def get_job(job_id: JobIdPath, plane: PlaneDep, principal: PrincipalDep) -> JobRead:
     """The endpoint scripts poll: state, attempt, progress, timestamps, error, result, where it runs."""
-    return JobRead.of(plane.jobs.get(principal, job_id))
+    return JobRead.of(plane.jobs.get(principal, job_id), plane.settings.dashboard_url)
 
 
 @router.post("/{job_id}/cancel", responses={404: {"model": ErrorRead}})
 def cancel_job(job_id: JobIdPath, plane: PlaneDep, principal: PrincipalDep) -> JobRead:
     """Idempotent: a queued job is cancelled at once and never dispatched; a running one is asked to stop."""
-    return JobRead.of(plane.jobs.cancel(principal, job_id))
+    return JobRead.of(plane.jobs.cancel(principal, job_id), plane.settings.dashboard_url)

@@ -111,7 +111,7 @@ def service(
         "ray_auth_token": ray_head.token,
         "api_url": f"http://127.0.0.1:{port}",
         "dispatcher_id": "e2e-dispatcher",
-        "lease_seconds": 20.0,
+        "lease_seconds": 60.0,  # a restarted dispatcher on a busy machine must be back within it
         "reaper_interval_seconds": 1.0,
         "dispatch_poll_seconds": 0.1,
         "reconcile_seconds": 0.5,
