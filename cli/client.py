@@ -163,7 +163,10 @@ def watch(api: Api, job_id: str) -> int:
     try:
         for kind, event in api.events(job_id):
             data = event.get("data") or {}
-            if kind == "progress":
+            if kind == "progress" and data.get("step") is None:  # an evaluation's per-category results
+                bar.write(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in (data.get("metrics") or {}).items()))  # fmt: skip
+            elif kind == "progress":
                 if data.get("total_steps"):
                     bar.total = data["total_steps"]
                 bar.n = data.get("step") or bar.n

@@ -48,7 +48,7 @@ def run_dispatcher() -> int:
     from services.ray_jobs import RayJobs
     from services.settings import load_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr()
     settings = load_settings()
     plane = ControlPlane.build(settings)
     ray = RayJobs(settings.ray_address, settings.ray_auth_token)
@@ -76,7 +76,7 @@ def serve_embedded(args: argparse.Namespace) -> int:
     from services.ray_jobs import RayJobs
     from services.settings import load_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr()
     base = load_settings()
     roots = [root.resolve() for root in args.dataset_root] or [Path.cwd()]
     print(f"starting Ray (logs: {base.data_dir / 'logs' / 'ray-head.log'}) ...", flush=True)
@@ -124,6 +124,11 @@ def serve_embedded(args: argparse.Namespace) -> int:
         head.stop()
         plane.close()
     return 0
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per dispatcher poll
 
 
 def _print_when_started(server: Any, banner: str) -> None:

@@ -72,7 +72,8 @@ class Dispatcher:
         if now >= self._next_reconcile:
             heartbeat = now >= self._next_heartbeat
             self.reconcile(heartbeat)
-            self._next_reconcile = now + self.plane.settings.reconcile_seconds
+            interval = self.plane.settings.reconcile_seconds
+            self._next_reconcile = now + (min(interval, 0.5) if self._stopping else interval)  # cancels: soon
             if heartbeat:
                 self._next_heartbeat = now + self.lease_seconds / 3
         self.dispatch()

@@ -72,6 +72,9 @@ class RayHead:
         env = os.environ | {
             "RAY_AUTH_MODE": "token",
             "RAY_AUTH_TOKEN": token,
+            # what this cluster's own processes (Ray Train's state-API calls) connect to, even when other
+            # Ray clusters run on the machine: without it they may pick another and time out
+            "RAY_ADDRESS": f"127.0.0.1:{gcs_port}",
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",  # a local head has nothing to drain: stop at once
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         }

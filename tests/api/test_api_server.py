@@ -88,7 +88,7 @@ def test_abs_serve_applies_migrations_and_serves_tokens_made_by_abs_token_create
     token = capsys.readouterr().out.strip()
     assert token.startswith("abs_")
     env = dict(os.environ)
-    command = [sys.executable, "-m", "cli.main", "serve", "--port", str(unused_port)]
+    command = [sys.executable, "-m", "cli.main", "serve", "--api-only", "--port", str(unused_port)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{unused_port}"
