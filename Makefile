@@ -1,11 +1,14 @@
-# The two commands of README.md: `make demo` and `make test`.
-.PHONY: setup demo test lint bench
+# README.md's two commands: `make serve` and `make test` (`make demo`: one local pretraining, no service).
+.PHONY: setup serve demo test lint
 
 setup: .venv/.installed
 
 .venv/.installed: pyproject.toml scripts/setup.sh
 	./scripts/setup.sh
 	touch $@
+
+serve: setup
+	.venv/bin/abs serve
 
 demo: setup
 	.venv/bin/abs data synth data/synth

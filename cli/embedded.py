@@ -77,6 +77,7 @@ def serve_embedded(args: argparse.Namespace) -> int:
     from services.settings import load_settings
 
     _log_to_stderr()
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, docker stop: the same clean stop as Ctrl-C
     base = load_settings()
     roots = [root.resolve() for root in args.dataset_root] or [Path.cwd()]
     print(f"starting Ray (logs: {base.data_dir / 'logs' / 'ray-head.log'}) ...", flush=True)
@@ -115,7 +116,8 @@ def serve_embedded(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: it is how we stop
             pass
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave Ray running
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):  # a second one must not leave Ray running
+            signal.signal(stop_signal, signal.SIG_IGN)
         print("stopping the dispatcher and Ray ...", flush=True)
         stop.set()
         if dispatcher.is_alive():
@@ -124,6 +126,10 @@ def serve_embedded(args: argparse.Namespace) -> int:
         head.stop()
         plane.close()
     return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _log_to_stderr() -> None:

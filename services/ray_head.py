@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,17 @@ from services.ray_jobs import RayJobs, RayUnavailableError
 
 class RayHeadError(ServiceError):
     """The local Ray head did not come up."""
+
+
+def _stop_with_parent() -> Callable[[], None] | None:
+    """Linux: a pre-exec hook so the head gets SIGTERM (and stops its cluster) if its starter dies, even
+    by kill -9. libc is loaded here, before the fork."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -81,8 +93,9 @@ class RayHead:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_stop_with_parent(),
+            )  # fmt: skip
         head = cls(process, f"http://127.0.0.1:{dashboard_port}", f"127.0.0.1:{gcs_port}", token, log_path)
         head._wait_ready(timeout)
         return head
