@@ -1,4 +1,4 @@
-"""Session-wide fixtures: one tiny synthetic data set generated once for the whole test session."""
+"""Session-wide fixtures: one tiny synthetic data set and one local Ray head for the whole test session."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ray_head(tmp_path_factory: pytest.TempPathFactory):
     """One local Ray head for the whole session (2 CPUs, dashboard and Jobs API on, token auth, free ports),
     started as `ray start` in its own process group and stopped at the end."""
-    pytest.importorskip("ray")
     from services.ray_head import RayHead, free_port
 
     temp_dir = Path(tempfile.mkdtemp(prefix="abray-"))  # short: Ray's socket paths must fit 107 bytes
