@@ -9,7 +9,9 @@ from typing import Any
 
 import torch
 
+from ab_core.evaluation.run import evaluate
 from ab_core.specs import JobSpec
+from ab_core.training import pretrain, resolve_resume
 
 
 def _ignore(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
@@ -32,9 +34,6 @@ def run(
     report(metrics, checkpoint_dir=None) receives progress; resume_from is None, "auto" or a
     checkpoint directory (pretraining only).
     """
-    from ab_core.evaluation.run import evaluate
-    from ab_core.training import pretrain, resolve_resume
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device) if device is not None else default_device()

@@ -5,21 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import local
+from cli import client, embedded, local, service
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="abs", description="anomaly-backbone training service")
     commands = parser.add_subparsers(dest="command", required=True)
-    local.add_commands(commands)
-    try:
-        from cli import client, embedded, service
-    except ImportError:  # the service layers are optional for a torch-only install
-        pass
-    else:
-        service.add_commands(commands)
-        embedded.add_commands(commands)
-        client.add_commands(commands)
+    for group in (local, service, embedded, client):
+        group.add_commands(commands)
     return parser
 
 

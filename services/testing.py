@@ -1,9 +1,10 @@
-"""Helpers for tests and benchmarks: throwaway databases on SQLite or PostgreSQL, and a valid spec."""
+"""Test and benchmark helpers: throwaway SQLite or PostgreSQL databases, a valid spec, a fake worker."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ab_core import registry
+from services import migrate
 from services.db import Database
+from services.plane import ControlPlane
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "AB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -81,6 +84,44 @@ def temporary_database(backend: str, directory: Path) -> Iterator[str]:
             yield url
     else:
         raise ValueError(f"backend {backend!r}; use 'sqlite' or 'postgresql'")
+
+
+@contextmanager
+def throwaway_database(
+    backend: str, directory: Path, *, migrated: bool = True, pool_size: int = 10
+) -> Iterator[Database]:
+    """A fresh database of `backend`, migrated unless asked not to, disposed of at the end.
+
+    PostgreSQL down: the test fails in CI and skips elsewhere (see `unavailable`).
+    """
+    if backend == "postgresql" and (reason := postgres_unreachable_reason()):
+        unavailable(reason)
+    with temporary_database(backend, directory) as url:
+        db = Database.from_url(url, pool_size=pool_size)
+        try:
+            if migrated:
+                migrate.upgrade(db.engine)
+            yield db
+        finally:
+            db.dispose()
+
+
+def run_job_in_background(
+    plane: ControlPlane, job_id: str, steps: int, pause: float = 0.02
+) -> threading.Thread:
+    """A fake worker: claim, post `steps` progress events with small pauses, then succeed."""
+
+    def work() -> None:
+        (claim,) = plane.queue.claim("w")
+        lease = plane.workers.authenticate(job_id, claim.worker_token)
+        for step in range(1, steps + 1):
+            threading.Event().wait(pause)
+            plane.workers.post_event(lease, "progress", {"step": step})
+        plane.workers.finish(lease, "succeeded", result={"steps": steps})
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
 
 
 def sample_spec(data_root: Path | str, **overrides: Any) -> dict[str, Any]:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,30 +10,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from services import migrate
+from cli.embedded import serving_in_thread
 from services.db import Database
 from services.plane import ControlPlane
+from services.ray_head import free_port
 from services.settings import Settings, load_settings
-from services.testing import (
-    postgres_unreachable_reason,
-    reset_database,
-    sample_spec,
-    temporary_database,
-    unavailable,
-)
+from services.testing import reset_database, sample_spec, throwaway_database
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def migrated_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Database]:
-    if request.param == "postgresql" and (reason := postgres_unreachable_reason()):
-        unavailable(reason)
-    with temporary_database(request.param, tmp_path_factory.mktemp("api-db")) as url:
-        db = Database.from_url(url, pool_size=10)
-        migrate.upgrade(db.engine)
+    with throwaway_database(request.param, tmp_path_factory.mktemp("api-db")) as db:
         yield db
-        db.dispose()
 
 
 @pytest.fixture
@@ -77,36 +63,10 @@ def spec_body(settings: Settings) -> dict[str, Any]:
     return {"spec": sample_spec(settings.data_dir / "datasets" / "synth")}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # type: ignore[no-any-return]
-
-
-@contextmanager
-def _serving(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"uvicorn did not start on port {port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture
 def serving() -> Any:
     """`with serving(app) as base_url:` runs the app under a real uvicorn server in a thread."""
-    return _serving
+    return lambda app: serving_in_thread(app, port=free_port())
 
 
 @pytest.fixture

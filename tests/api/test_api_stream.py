@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from services.plane import ControlPlane
+from services.testing import run_job_in_background
 
 
 def sse_messages(response, stop_after: int | None = None) -> list[dict[str, Any]]:
@@ -27,23 +27,9 @@ def sse_messages(response, stop_after: int | None = None) -> list[dict[str, Any]
     return messages
 
 
-def run_in_background(plane: ControlPlane, job_id: str, steps: int) -> threading.Thread:
-    def work() -> None:
-        (claim,) = plane.queue.claim("w")
-        lease = plane.workers.authenticate(job_id, claim.worker_token)
-        for step in range(1, steps + 1):
-            threading.Event().wait(0.01)
-            plane.workers.post_event(lease, "progress", {"step": step})
-        plane.workers.finish(lease, "succeeded", result={"ok": True})
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    return thread
-
-
 def test_the_stream_delivers_every_event_then_ends(client: TestClient, plane: ControlPlane, alice, spec_body):
     job_id = client.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]
-    worker = run_in_background(plane, job_id, steps=5)
+    worker = run_job_in_background(plane, job_id, steps=5)
     with client.stream("GET", f"/v1/jobs/{job_id}/stream", headers=alice) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         messages = sse_messages(response)
@@ -59,7 +45,7 @@ def test_reconnecting_with_last_event_id_resumes_without_gaps_or_repeats(
     client: TestClient, plane: ControlPlane, alice, spec_body
 ):
     job_id = client.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]
-    worker = run_in_background(plane, job_id, steps=6)
+    worker = run_job_in_background(plane, job_id, steps=6)
     with client.stream("GET", f"/v1/jobs/{job_id}/stream", headers=alice) as response:
         first = [m for m in sse_messages(response, stop_after=4) if "id" in m]
     resume = {**alice, "Last-Event-ID": first[-1]["id"]}
@@ -81,7 +67,7 @@ def test_the_after_query_parameter_works_like_last_event_id(
 
 def test_event_history_pages_by_seq(client: TestClient, plane: ControlPlane, alice, spec_body):
     job_id = client.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]
-    run_in_background(plane, job_id, steps=4).join()
+    run_job_in_background(plane, job_id, steps=4).join()
     first = client.get(f"/v1/jobs/{job_id}/events?limit=3", headers=alice).json()
     rest = client.get(f"/v1/jobs/{job_id}/events?after={first['next_cursor']}", headers=alice).json()
     assert [e["seq"] for e in first["items"] + rest["items"]] == list(range(1, 8)) and rest[

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from ab_core.specs import JobSpec, parse_spec
-from services import migrate
 from services.bus import EventBus, InProcessBus
 from services.db import Database
 from services.plane import ControlPlane
@@ -18,11 +17,10 @@ from services.settings import Settings, load_settings
 from services.testing import (
     REDIS_URL,
     delete_redis_keys,
-    postgres_unreachable_reason,
     redis_unreachable_reason,
     reset_database,
     sample_spec,
-    temporary_database,
+    throwaway_database,
     unavailable,
 )
 
@@ -32,24 +30,15 @@ def migrated_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Database]:
     """One freshly created and migrated database per backend for the whole session, dropped at the end."""
-    if request.param == "postgresql" and (reason := postgres_unreachable_reason()):
-        unavailable(reason)
-    with temporary_database(request.param, tmp_path_factory.mktemp("db")) as url:
-        db = Database.from_url(url, pool_size=10)
-        migrate.upgrade(db.engine)
+    with throwaway_database(request.param, tmp_path_factory.mktemp("db")) as db:
         yield db
-        db.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A brand-new database with no tables (for migration tests)."""
-    if request.param == "postgresql" and (reason := postgres_unreachable_reason()):
-        unavailable(reason)
-    with temporary_database(request.param, tmp_path) as url:
-        db = Database.from_url(url, pool_size=2)
+    with throwaway_database(request.param, tmp_path, migrated=False, pool_size=2) as db:
         yield db
-        db.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
 
@@ -14,7 +13,7 @@ from services.plane import ControlPlane
 from services.records import EventRecord, Principal
 from services.settings import Settings
 from services.streaming import follow
-from services.testing import reset_database
+from services.testing import reset_database, run_job_in_background
 
 ALICE = Principal("alice")
 
@@ -32,22 +31,6 @@ async def collect(plane: ControlPlane, job_id: str, after: int = 0, stop_after: 
         if stop_after is not None and len([e for e in got if e is not None]) >= stop_after:
             break
     return got
-
-
-def run_job_in_background(plane: ControlPlane, job_id: str, steps: int) -> threading.Thread:
-    """Claim, post `steps` progress events with small pauses, then succeed."""
-
-    def work() -> None:
-        (claim,) = plane.queue.claim("w")
-        lease = plane.workers.authenticate(job_id, claim.worker_token)
-        for step in range(1, steps + 1):
-            threading.Event().wait(0.02)
-            plane.workers.post_event(lease, "progress", {"step": step})
-        plane.workers.finish(lease, "succeeded", result={"steps": steps})
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    return thread
 
 
 def test_follow_yields_backlog_then_live_events_and_ends_at_the_terminal_one(
