@@ -39,6 +39,19 @@ class DataSpec(StrictModel):
 class BackboneSpec(StrictModel):
     arch: Literal["resnet18", "resnet34"] = "resnet18"
     weights: str = Field("none", description="'none', 'imagenet', or a checkpoint directory of this project")
+    from_job: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="a pretraining job (or sweep) of the service: it waits for that job and loads its final "
+        "(for a sweep: best) checkpoint into `weights`",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BackboneSpec:
+        if self.from_job is not None and self.weights == "imagenet":
+            raise ValueError("give backbone.from_job or backbone.weights 'imagenet', not both")
+        return self
 
 
 class OptimSpec(StrictModel):

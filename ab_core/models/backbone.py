@@ -81,6 +81,11 @@ def _imagenet_state(arch: str) -> dict[str, Tensor]:
 
 
 def build_backbone(spec: BackboneSpec) -> ResNetBackbone:
+    if spec.from_job is not None and spec.weights == "none":
+        raise CheckpointError(
+            f"backbone.from_job {spec.from_job!r} is resolved by the service; to run this spec here, "
+            "set backbone.weights to that job's checkpoint directory instead"
+        )
     model = ResNetBackbone(spec.arch)
     load_weights(model, spec.weights)
     return model
