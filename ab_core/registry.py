@@ -22,19 +22,23 @@ class MethodEntry:
     params: type[BaseModel]
     build: Callable[..., Any]
     summary: str
+    metrics: tuple[str, ...] = ()  # what it reports besides loss and lr (a sweep may rank by these)
 
 
 _ENTRIES: dict[str, MethodEntry] = {}
 
 
-def register(role: Role, params: type[BaseModel], summary: str) -> Callable[[Callable], Callable]:
-    """Decorator for a method's builder: `@register("pretrain", SimCLRParams, "...")`."""
+def register(
+    role: Role, params: type[BaseModel], summary: str, metrics: tuple[str, ...] = ()
+) -> Callable[[Callable], Callable]:
+    """Decorator for a method's builder: `@register("pretrain", SimCLRParams, "...")`; `metrics`: the
+    names its `step_metrics` report."""
     (name,) = get_args(params.model_fields["method"].annotation)  # Literal["name"]
 
     def decorate(build: Callable) -> Callable:
         if name in _ENTRIES and _ENTRIES[name].build is not build:
             raise ValueError(f"method {name!r} is registered twice")
-        _ENTRIES[name] = MethodEntry(name, role, params, build, summary)
+        _ENTRIES[name] = MethodEntry(name, role, params, build, summary, metrics)
         return build
 
     return decorate

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -12,7 +10,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from ab_core import registry
 from ab_core.errors import SpecError
-from ab_core.params import StrictModel
+from ab_core.params import StrictModel, canonical_hash
 from ab_core.spec_sections import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -35,6 +33,7 @@ __all__ = [
     "MethodParams",
     "parse_spec",
     "load_spec",
+    "read_spec_file",
     "problems_of",
     "json_schema",
 ]
@@ -70,17 +69,17 @@ class JobSpec(StrictModel):
         return self
 
     def spec_hash(self) -> str:
-        """sha256 of the canonical JSON: equal specs hash equal, whatever their key order."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return canonical_hash(self.model_dump(mode="json"))
 
 
-def problems_of(error: ValidationError) -> list[str]:
-    """One line per bad field: its dotted path, what was wrong and what is accepted."""
+def problems_of(error: ValidationError, tagged: bool = False) -> list[str]:
+    """One line per bad field: its dotted path, what was wrong and what is accepted. `tagged`: the error
+    comes from a union on `kind`, whose tag pydantic puts first in each path (dropped here)."""
     lines = []
     for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "<spec>"
-        lines.append(f"{path}: {item['msg']}")
+        loc = item["loc"][1:] if tagged else item["loc"]
+        path = ".".join(str(part) for part in loc) or "<spec>"
+        lines.append(f"{path}: {item['msg'].removeprefix('Value error, ')}")
     return lines
 
 
@@ -92,7 +91,11 @@ def parse_spec(raw: dict[str, Any]) -> JobSpec:
 
 
 def load_spec(path: str | Path) -> JobSpec:
-    """Read a spec from a YAML or JSON file (JSON is YAML)."""
+    return parse_spec(read_spec_file(path))
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML or JSON file (JSON is YAML)."""
     path = Path(path)
     if not path.is_file():
         raise SpecError([f"spec file {str(path)!r} does not exist"])
@@ -102,7 +105,7 @@ def load_spec(path: str | Path) -> JobSpec:
         raise SpecError([f"{path}: not valid YAML or JSON ({error})"]) from None
     if not isinstance(raw, dict):
         raise SpecError([f"{path}: a spec is a mapping, got {type(raw).__name__}"])
-    return parse_spec(raw)
+    return raw
 
 
 def json_schema() -> dict[str, Any]:

@@ -12,6 +12,8 @@ from ab_core.errors import AbError, CheckpointError, DataError, SpecError
 from services import errors
 from services.ray_jobs import RayUnavailableError
 
+SPEC_KINDS = ("pretrain", "evaluate", "sweep")
+
 STATUS_OF: dict[type[AbError], int] = {
     errors.NotFoundError: 404,
     errors.UnauthorizedError: 401,
@@ -59,7 +61,10 @@ def _problem_line(item: dict[str, Any]) -> str:
     loc = [str(part) for part in item.get("loc", ())]
     if loc and loc[0] in ("body", "query", "path", "header"):
         loc = loc[1:] if loc[0] == "body" else loc
-    return f"{'.'.join(loc) or '<body>'}: {item.get('msg', 'invalid')}"
+    if loc[:1] == ["spec"] and len(loc) > 1 and loc[1] in SPEC_KINDS:
+        del loc[1]  # the tag pydantic adds for the union of job and sweep specs
+    message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{'.'.join(loc) or '<body>'}: {message}"
 
 
 async def validation_error(_request: Request, error: Exception) -> JSONResponse:

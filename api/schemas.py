@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ab_core.specs import JobSpec
+from ab_core.sweeps import SubmittedSpec
 from services.records import ArtifactRecord, EventRecord, JobRecord
 from services.states import JobState
 
@@ -17,7 +17,7 @@ MAX_PAGE_SIZE = 200
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    spec: JobSpec
+    spec: SubmittedSpec = Field(description="a pretrain or evaluate job, or a sweep of them (by `kind`)")
     priority: int = Field(
         0, ge=-1000, le=1000, description="higher runs first; equal priorities run oldest first"
     )
@@ -54,6 +54,7 @@ class JobRead(BaseModel):
     parent_id: str | None
     spec_hash: str
     spec: dict[str, Any]
+    params: dict[str, Any] | None = Field(description="a sweep trial's sampled values, by parameter path")
     progress: ProgressRead | None
     result: dict[str, Any] | None
     error: str | None
@@ -76,7 +77,8 @@ class JobRead(BaseModel):
         return cls(
             id=job.id, kind=job.kind, state=job.state, owner=job.owner, priority=job.priority,
             attempt=job.attempt, max_attempts=job.max_attempts, cancel_requested=job.cancel_requested,
-            parent_id=job.parent_id, spec_hash=job.spec_hash, spec=job.spec, progress=progress,
+            parent_id=job.parent_id, spec_hash=job.spec_hash, spec=job.spec, params=job.params,
+            progress=progress,
             result=job.result, error=job.error, created_at=job.created_at, updated_at=job.updated_at,
             started_at=job.started_at, finished_at=job.finished_at,
             location=LocationRead(worker=job.lease_owner if running else None, dashboard_url=link),

@@ -83,3 +83,19 @@ class ArtifactCreate(BaseModel):
     path: str = Field(
         min_length=1, max_length=4096, pattern=NO_NUL, description="absolute, or relative to storage_dir"
     )
+
+
+class ChildCreate(BaseModel):
+    """A trial of the calling sweep (or the evaluation of the calling trial); the same key, the same child."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.:-]+$", description="a trial id")
+    spec: dict[str, Any] = Field(description="the child's job spec (validated)")
+    params: dict[str, Any] | None = Field(None, description="the sampled values, by parameter path")
+
+
+class ChildRead(BaseModel):
+    id: str
+    state: str
+    result: dict[str, Any] | None

@@ -21,7 +21,8 @@ from datetime import timedelta
 
 from services.db import utcnow
 from services.errors import ConflictError, NotFoundError
-from services.placement import Demand, Waiting, place
+from services.pipelines import gate
+from services.placement import Demand, Waiting, committed, place
 from services.plane import ControlPlane
 from services.ray_jobs import RayJobInfo, RayJobs, RayUnavailableError
 from services.records import Claim, JobRecord, Principal
@@ -84,13 +85,19 @@ class Dispatcher:
         queued = self.plane.queue.queued(limit=100)
         if not queued:
             return []
+        with self.plane.db.read() as session:
+            gated = gate(session, queued)
+        self._fail_doomed(gated.doomed)
+        queued = gated.ready
+        if not queued:
+            return []
         try:
             cluster = self.ray.resources()
         except RayUnavailableError as error:
             log.warning("not dispatching: %s", error)
             return []
         total = Demand(cluster.total.get("CPU", 0.0), cluster.total.get("GPU", 0.0))
-        ours = sum((Demand.of_spec(job.spec) for job in self.plane.queue.running()), Demand())
+        ours = committed(self.plane.queue.running())
         free = Demand(  # Ray's usage lags a few seconds behind; our own bookkeeping lags behind nothing
             min(total.cpus - ours.cpus, cluster.available("CPU")),
             min(total.gpus - ours.gpus, cluster.available("GPU")),
@@ -119,6 +126,12 @@ class Dispatcher:
             self._fail(claim.job_id, claim.attempt, f"could not submit Ray job {name}: {error}", retry=True)
             return
         log.info("submitted %s", name)
+
+    def _fail_doomed(self, doomed: list[tuple[JobRecord, str]]) -> None:
+        """Jobs whose `from_job` failed, was cancelled or is gone: they fail with that reason, untried."""
+        reasons = dict((job.id, reason) for job, reason in doomed)
+        for claim in self.plane.queue.claim(self.id, job_ids=list(reasons)) if reasons else []:
+            self._fail(claim.job_id, claim.attempt, reasons[claim.job_id], retry=False)
 
     def _fail_unschedulable(self, queued: list[JobRecord], too_big: list[str], total: Demand) -> None:
         """A job larger than the whole cluster fails once it has waited `unschedulable_seconds`."""

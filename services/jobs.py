@@ -11,12 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ab_core.specs import JobSpec
+from ab_core.sweeps import SweepSpec
 from services.bus import EventBus
+from services.children import is_child_of_running_parent
 from services.db import Database, utcnow
-from services.errors import IdempotencyConflictError, NotFoundError
+from services.errors import ConflictError, IdempotencyConflictError, NotFoundError, SpecRejectedError
 from services.events import append_event, events_after
 from services.ids import new_job_id
 from services.models import Artifact, Job, JobEvent
+from services.pipelines import upstream_of
 from services.policy import check_dataset_root
 from services.records import ArtifactRecord, EventRecord, JobRecord, Page, Principal
 from services.states import JobState
@@ -39,7 +42,7 @@ class JobStore:
     def submit(
         self,
         principal: Principal,
-        spec: JobSpec,
+        spec: JobSpec | SweepSpec,
         *,
         priority: int = 0,
         idempotency_key: str | None = None,
@@ -59,14 +62,15 @@ class JobStore:
             owner=principal.owner, priority=priority, state=JobState.QUEUED.value, cancel_requested=False,
             attempt=0, max_attempts=max_attempts or self.max_attempts, lease_owner=None, lease_deadline=None,
             worker_token_hash=None, parent_id=parent_id, idempotency_key=idempotency_key, last_event_seq=1,
-            progress=None, result=None, error=None, created_at=now, updated_at=now, started_at=None,
-            finished_at=None,
+            progress=None, params=None, result=None, error=None, created_at=now, updated_at=now,
+            started_at=None, finished_at=None,
         )  # fmt: skip
         event = EventRecord(job_id, 1, 0, "state", {"state": "queued", "priority": priority}, now)
         try:
             with self.db.write() as session:  # the job and its first event, as two plain INSERTs
                 if parent_id is not None:
                     self._visible(session, principal, parent_id)
+                self._check_upstream(session, principal, job["spec"])
                 session.execute(insert(Job).values(job))
                 session.execute(insert(JobEvent).values(asdict(event)))
         except IntegrityError:
@@ -79,6 +83,21 @@ class JobStore:
         self.bus.publish(event)
         self.bus.signal("work", event.job_id)
         return JobRecord.of(Job(**job)), True
+
+    def _check_upstream(self, session: Session, principal: Principal, spec: dict[str, Any]) -> None:
+        """A `backbone.from_job` must name a pretraining job, or a sweep of them, that the caller sees."""
+        upstream = upstream_of(spec)
+        if upstream is None:
+            return
+        field = "trial.backbone.from_job" if spec["kind"] == "sweep" else "backbone.from_job"
+        row = session.get(Job, upstream)
+        if row is None or (row.owner != principal.owner and not principal.admin):
+            raise SpecRejectedError([f"{field}: no job {upstream!r} visible to owner {principal.owner!r}"])
+        trial_kind = (row.spec.get("trial") or {}).get("kind")
+        trains = row.kind == "pretrain" or (row.kind == "sweep" and trial_kind == "pretrain")
+        if not trains:
+            raise SpecRejectedError([f"{field}: job {upstream} is a {row.kind} job, which makes no backbone; "
+                                     "name a pretraining job or a sweep of pretrainings"])  # fmt: skip
 
     def _by_idempotency_key(self, owner: str, key: str, spec_hash: str) -> JobRecord | None:
         with self.db.read() as session:
@@ -188,6 +207,9 @@ class JobStore:
         cancel-requested flag and a cancel signal; a terminal one is returned unchanged."""
         with self.db.write() as session:
             row = self._visible(session, principal, job_id)
+            if is_child_of_running_parent(row) and not JobState(row.state).terminal:
+                raise ConflictError(f"job {job_id} runs inside job {row.parent_id} (a sweep's trial); "
+                                    f"cancel {row.parent_id} instead")  # fmt: skip
             state, attempt = JobState(row.state), row.attempt
             event = None
             if state is JobState.QUEUED:

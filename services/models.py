@@ -44,6 +44,7 @@ class Job(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a sweep trial's sampled values
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

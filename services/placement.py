@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.records import JobRecord
+
 
 @dataclass(frozen=True)
 class Demand:
@@ -22,7 +24,11 @@ class Demand:
 
     @classmethod
     def of_spec(cls, spec: dict[str, Any]) -> Demand:
-        """From a stored spec's `resources` (workers x per-worker CPUs / GPUs, defaults as in ab_core)."""
+        """From a stored spec's `resources` (workers x per-worker CPUs / GPUs, defaults as in ab_core); a
+        sweep needs room for one trial (its stages run one after the other)."""
+        if spec.get("kind") == "sweep":
+            stages = [cls.of_spec(stage) for stage in (spec["trial"], spec.get("evaluate")) if stage]
+            return Demand(max(s.cpus for s in stages), max(s.gpus for s in stages))
         resources = spec.get("resources") or {}
         workers = float(resources.get("workers", 1))
         return cls(
@@ -41,6 +47,13 @@ class Demand:
 
     def __str__(self) -> str:
         return f"{self.cpus:g} CPU, {self.gpus:g} GPU"
+
+
+def committed(running: list[JobRecord]) -> Demand:
+    """What running jobs hold. A job whose children run (a sweep, a pipeline trial) holds nothing itself:
+    its children count instead."""
+    parents = {job.parent_id for job in running if job.parent_id}
+    return sum((Demand.of_spec(job.spec) for job in running if job.id not in parents), Demand())
 
 
 @dataclass(frozen=True)

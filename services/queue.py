@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from services.bus import EventBus
+from services.children import close_children
 from services.db import Database, utcnow
 from services.errors import NotFoundError
 from services.events import append_event
@@ -138,11 +139,13 @@ class JobQueue:
                 session, job_id, JobState.RUNNING, {"state": target.value, **values}, attempt=attempt
             ):
                 raise refusal(session, job_id, attempt, target)
-            record = append_event(session, job_id, attempt, "state", {"state": target.value, **event})
+            events = [append_event(session, job_id, attempt, "state", {"state": target.value, **event})]
+            if target.terminal:
+                events += close_children(session, job_id, target)
             row = session.get(Job, job_id, populate_existing=True)
             assert row is not None
             job = JobRecord.of(row)
-        self._publish([record])
+        self._publish(events)
         return job
 
     def complete(self, job_id: str, attempt: int, result: dict[str, Any]) -> JobRecord:
@@ -194,6 +197,8 @@ class JobQueue:
                     bucket = {JobState.QUEUED: report.requeued, JobState.FAILED: report.failed}
                     bucket.get(target, report.cancelled).append((job.id, job.attempt))
                     events.append(append_event(session, job.id, job.attempt, "state", detail))
+                    if target.terminal:
+                        events += close_children(session, job.id, target)
         self._publish(events)
         for job_id, _attempt in report.requeued:
             self.bus.signal("work", job_id)

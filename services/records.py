@@ -38,6 +38,7 @@ class JobRecord:
     idempotency_key: str | None
     last_event_seq: int
     progress: dict[str, Any] | None
+    params: dict[str, Any] | None
     result: dict[str, Any] | None
     error: str | None
     created_at: datetime
@@ -53,8 +54,8 @@ class JobRecord:
             priority=row.priority, state=JobState(row.state), cancel_requested=row.cancel_requested,
             attempt=row.attempt, max_attempts=row.max_attempts, lease_owner=row.lease_owner,
             lease_deadline=row.lease_deadline, parent_id=row.parent_id, idempotency_key=row.idempotency_key,
-            last_event_seq=row.last_event_seq, progress=row.progress, result=row.result, error=row.error,
-            created_at=row.created_at, updated_at=row.updated_at, started_at=row.started_at,
+            last_event_seq=row.last_event_seq, progress=row.progress, params=row.params, result=row.result,
+            error=row.error, created_at=row.created_at, updated_at=row.updated_at, started_at=row.started_at,
             finished_at=row.finished_at,
         )  # fmt: skip
 

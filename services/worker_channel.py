@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import select, update
 
+from ab_core.specs import parse_spec
 from services.bus import EventBus
+from services.children import is_child_of_running_parent, open_child
 from services.db import Database, utcnow
 from services.errors import InvalidArtifactError, InvalidEventError, UnauthorizedError
 from services.events import EVENT_KINDS_FROM_WORKERS, append_event
 from services.models import Artifact, Job
+from services.pipelines import resolve_backbone
 from services.queue import HeartbeatReply, JobQueue
 from services.records import ArtifactRecord, JobRecord
 from services.states import JobState
 from services.tokens import hash_token
 from services.transitions import refusal
+
+MAX_CHILD_DEPTH = 3  # sweep -> trial -> the trial's evaluation
 
 
 @dataclass(frozen=True)
@@ -41,25 +46,43 @@ class WorkerChannel:
         return self.storage_root / job_id
 
     def authenticate(self, job_id: str, token: str) -> WorkerLease:
+        """The token of the live attempt of the job, or of the root job that opened it (a sweep's trial)."""
+        columns = (Job.id, Job.worker_token_hash, Job.attempt, Job.lease_owner, Job.parent_id)
+        given = hash_token(token)
         with self.db.read() as session:
-            row = session.execute(
-                select(Job.worker_token_hash, Job.attempt, Job.lease_owner).where(Job.id == job_id)
-            ).one_or_none()
-        if (
-            row is None
-            or row.worker_token_hash is None
-            or not hmac.compare_digest(row.worker_token_hash, hash_token(token))
-        ):
-            raise UnauthorizedError(
-                f"the worker token is not the one issued for the live attempt of job {job_id}"
-            )
-        return WorkerLease(job_id, row.attempt, row.lease_owner)
+            job = row = session.execute(select(*columns).where(Job.id == job_id)).one_or_none()
+            for _ in range(MAX_CHILD_DEPTH + 1):
+                if row is None:
+                    break
+                if row.worker_token_hash is not None and hmac.compare_digest(row.worker_token_hash, given):
+                    assert job is not None
+                    return WorkerLease(job_id, job.attempt, job.lease_owner)
+                if not is_child_of_running_parent(row):
+                    break
+                row = session.execute(select(*columns).where(Job.id == row.parent_id)).one_or_none()
+        raise UnauthorizedError(
+            f"the worker token is not the one issued for the live attempt of job {job_id} (or of its parent)"
+        )
 
     def job(self, lease: WorkerLease) -> JobRecord:
+        """The job, with `backbone.weights` filled in from its `from_job`'s checkpoint."""
         with self.db.read() as session:
             row = session.get(Job, lease.job_id)
             assert row is not None
-            return JobRecord.of(row)
+            record = JobRecord.of(row)
+            return replace(record, spec=resolve_backbone(session, record.spec))
+
+    def open_child(
+        self, lease: WorkerLease, key: str, spec: dict[str, Any], params: dict[str, Any] | None
+    ) -> JobRecord:
+        """A trial (or a pipeline trial's evaluation) of the leased job; the same key, the same child."""
+        with self.db.read() as session:
+            if session.scalar(select(Job.state).where(Job.id == lease.job_id)) != JobState.RUNNING.value:
+                raise refusal(session, lease.job_id, lease.attempt, JobState.RUNNING)
+        child, event = open_child(self.db, lease.job_id, key, parse_spec(spec), params)
+        if event is not None:
+            self.bus.publish(event)
+        return child
 
     def post_event(self, lease: WorkerLease, kind: str, data: dict[str, Any]) -> int:
         """Append a progress / log / checkpoint event; progress also becomes the job's latest progress."""

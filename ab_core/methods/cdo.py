@@ -112,6 +112,7 @@ class CDOPretrainer(Pretrainer):
         return metrics
 
 
-@register("pretrain", CDOParams, "CDO teacher-student: low discrepancy on normal, high on synthetic defects")
+@register("pretrain", CDOParams, "CDO teacher-student: low discrepancy on normal, high on synthetic defects",
+          metrics=("normal_d", "defect_d"))
 def build(params: CDOParams, ctx: BuildContext) -> CDOPretrainer:
     return CDOPretrainer(params, ctx)

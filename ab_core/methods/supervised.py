@@ -72,6 +72,7 @@ class SupervisedPretrainer(Pretrainer):
         return {f"classifier.{k}": v for k, v in self.classifier.state_dict().items()}
 
 
-@register("pretrain", SupervisedParams, "cross-entropy on the dataset's class labels (fc head, top-1/top-5)")
+@register("pretrain", SupervisedParams, "cross-entropy on the dataset's class labels (fc head, top-1/top-5)",
+          metrics=("top1", "top5"))
 def build(params: SupervisedParams, ctx: BuildContext) -> SupervisedPretrainer:
     return SupervisedPretrainer(params, ctx)

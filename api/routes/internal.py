@@ -8,6 +8,8 @@ from api.deps import PlaneDep, WorkerDep
 from api.schemas import ArtifactRead, ErrorRead, JobRead
 from api.worker_schemas import (
     ArtifactCreate,
+    ChildCreate,
+    ChildRead,
     HeartbeatCreate,
     HeartbeatRead,
     ProgressEventCreate,
@@ -62,3 +64,10 @@ def post_result(body: WorkerResultCreate, plane: PlaneDep, lease: WorkerDep) -> 
 def register_artifact(body: ArtifactCreate, plane: PlaneDep, lease: WorkerDep) -> ArtifactRead:
     """Record a file under the job's storage directory so users can list and download it."""
     return ArtifactRead.of(plane.workers.register_artifact(lease, body.name, body.kind, body.path))
+
+
+@router.post("/children", responses={422: {"model": ErrorRead}})
+def open_child(body: ChildCreate, plane: PlaneDep, lease: WorkerDep) -> ChildRead:
+    """Open (or find again) a child job that this job runs itself: a sweep's trial, a trial's evaluation."""
+    child = plane.workers.open_child(lease, body.key, body.spec, body.params)
+    return ChildRead(id=child.id, state=child.state.value, result=child.result)

@@ -43,20 +43,24 @@ def list_jobs(
     principal: PrincipalDep,
     state: JobState | None = None,
     kind: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
-    parent_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    parent: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="a sweep's id: its trials")
+    ] = None,
+    parent_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL, description="as `parent`")] = None,
     owner: Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="admins only")] = None,
     cursor: Annotated[
         str | None, Query(max_length=64, pattern=NO_NUL, description="`next_cursor` of the last page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> JobPage:
-    """Your jobs, newest first (an admin token sees everyone's, or one `owner`'s)."""
+    """Your jobs, newest first (an admin sees everyone's, or one `owner`'s); `parent`: a sweep's trials."""
     if owner is not None and owner != principal.owner and not principal.admin:
         raise ForbiddenError(
             f"listing the jobs of owner {owner!r} needs an admin token; you are {principal.owner!r}"
         )
     page = plane.jobs.list_jobs(
-        principal, state=state, kind=kind, parent_id=parent_id, owner=owner, cursor=cursor, limit=limit
+        principal, state=state, kind=kind, parent_id=parent or parent_id, owner=owner, cursor=cursor,
+        limit=limit,
     )
     return JobPage(
         items=[JobRead.of(job, plane.settings.dashboard_url) for job in page.items],

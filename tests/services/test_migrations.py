@@ -17,7 +17,7 @@ from services.db import Database, utcnow
 def test_an_empty_database_upgrades_to_head_and_matches_the_models(empty_db: Database):
     assert migrate.current_revision(empty_db.engine) is None
     migrate.upgrade(empty_db.engine)
-    assert migrate.current_revision(empty_db.engine) == migrate.head_revision() == "0002"
+    assert migrate.current_revision(empty_db.engine) == migrate.head_revision() == "0003"
     assert {"jobs", "job_events", "artifacts", "api_tokens"} <= set(
         inspect(empty_db.engine).get_table_names()
     )
@@ -40,16 +40,16 @@ def test_a_database_at_the_previous_revision_upgrades_and_keeps_its_jobs(empty_d
             {"now": now.replace(tzinfo=None) if empty_db.dialect == "sqlite" else now},
         )
     migrate.upgrade(empty_db.engine)
-    assert migrate.current_revision(empty_db.engine) == "0002"
+    assert migrate.current_revision(empty_db.engine) == "0003"
     with empty_db.read() as session:
-        row = session.execute(text("SELECT state, progress, worker_token_hash FROM jobs")).one()
-    assert tuple(row) == ("succeeded", None, None)
+        row = session.execute(text("SELECT state, progress, worker_token_hash, params FROM jobs")).one()
+    assert tuple(row) == ("succeeded", None, None, None)
 
 
 def test_upgrade_twice_is_a_no_op(empty_db: Database):
     migrate.upgrade(empty_db.engine)
     migrate.upgrade(empty_db.engine)
-    assert migrate.current_revision(empty_db.engine) == "0002"
+    assert migrate.current_revision(empty_db.engine) == "0003"
 
 
 def test_migrations_run_from_any_working_directory(tmp_path: Path):
@@ -60,7 +60,7 @@ def test_migrations_run_from_any_working_directory(tmp_path: Path):
     )
     done = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "0002"
+    assert done.stdout.strip() == "0003"
 
 
 def test_concurrent_upgrades_from_several_processes_all_succeed(empty_db: Database):
@@ -71,4 +71,4 @@ def test_concurrent_upgrades_from_several_processes_all_succeed(empty_db: Databa
     ]
     errors = [run.communicate(timeout=120)[1] for run in runs]
     assert [run.returncode for run in runs] == [0, 0, 0], errors
-    assert migrate.current_revision(empty_db.engine) == "0002"
+    assert migrate.current_revision(empty_db.engine) == "0003"
