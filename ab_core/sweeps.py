@@ -46,9 +46,10 @@ class Grid(StrictModel):
 
 
 def _domain_tag(value: Any) -> str | None:
-    if isinstance(value, dict) and len(value) == 1:
-        return str(next(iter(value)))
-    return getattr(value, "tag", None)
+    """A domain's one key (from JSON) or field (from a model)."""
+    if isinstance(value, dict):
+        return str(next(iter(value))) if len(value) == 1 else None
+    return next(iter(type(value).model_fields)) if isinstance(value, StrictModel) else None
 
 
 Domain = Annotated[
@@ -69,7 +70,7 @@ Domain = Annotated[
 
 
 def domain_kind(domain: Any) -> str:
-    return next(iter(type(domain).model_fields))
+    return str(_domain_tag(domain))
 
 
 def probe_values(domain: Any) -> list[Any]:

@@ -58,6 +58,16 @@ class WorkerApi:
             raise WorkerApiError(f"{method} {url} answered {response.status_code}: {response.text[:500]}")
         return response.json()  # type: ignore[no-any-return]
 
+    def for_job(self, job_id: str) -> WorkerApi:
+        """The same token on a child job (a sweep's trial): the API accepts the root's live token."""
+        return replace(self, job_id=job_id)
+
+    def open_child(
+        self, key: str, spec: dict[str, Any], params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """{id, state, result} of this job's child `key`, created running on the first call."""
+        return self._call("POST", "/children", {"key": key, "spec": spec, "params": json_safe(params)})
+
     def job(self) -> dict[str, Any]:
         """{id, attempt, spec, storage_dir, cancel_requested}"""
         return self._call("GET", "")

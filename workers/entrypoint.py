@@ -5,25 +5,25 @@ posted from the Ray Train controller), then registers the artifacts and posts th
 invalid spec, bad or missing data, a crash in the method) is posted as a final failure with the message
 and the traceback's tail. Anything else (a node or worker lost for good) exits non-zero without posting:
 the dispatcher sees the Ray job fail and retries the job as a new attempt, which resumes from the last
-checkpoint (the Ray Train run is named after the job id).
+checkpoint (the Ray Train run is named after the job id). A sweep runs `workers.sweep` instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
 
 from ab_core.errors import AbError
-from ab_core.specs import JobSpec, parse_spec
+from ab_core.specs import JobSpec
+from ab_core.sweeps import SweepSpec, parse_submitted
 from workers.api_client import ApiProgress, WorkerApi
+from workers.failures import fail_for_user, user_cause
+from workers.outputs import register_outputs
 
-LOG_TAIL_LINES = 40
 MAX_WORKER_RESTARTS = int(os.environ.get("AB_MAX_WORKER_RESTARTS", "2"))
 
 
@@ -34,10 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     job = api.job()
     api.post_event("log", {"message": f"attempt {job['attempt']} started on {socket.gethostname()}"})
     try:
-        spec = parse_spec(job["spec"])
-        preflight(spec)
+        spec = parse_submitted(job["spec"])
+        for stage in stages_of(spec):
+            preflight(stage)
     except AbError as error:
         return fail_for_user(api, error, traceback.format_exc())
+    if isinstance(spec, SweepSpec):
+        from workers.sweep import run_sweep
+
+        return run_sweep(api, spec, Path(job["storage_dir"]))
     from ray.train import TrainingFailedError
 
     from workers.trainer import fit
@@ -54,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def stages_of(spec: JobSpec | SweepSpec) -> list[JobSpec]:
+    """The specs whose data and weights must be there: the job, or a sweep's trial and evaluation."""
+    if isinstance(spec, JobSpec):
+        return [spec]
+    return [spec.trial] + ([spec.evaluate] if spec.evaluate is not None else [])
+
+
 def preflight(spec: JobSpec) -> None:
     """Fail in seconds, before Ray Train starts workers (and retries them), on data that is not there."""
     from ab_core.data.loader import open_dataset
@@ -65,48 +77,6 @@ def preflight(spec: JobSpec) -> None:
         from ab_core.errors import CheckpointError
 
         raise CheckpointError(f"backbone.weights {weights!r} is not a checkpoint directory of this project")
-
-
-def user_cause(error: BaseException) -> tuple[BaseException, str] | None:
-    """(the user's exception, its traceback) when every failed worker raised from user code, else None."""
-    from ray.train.v2._internal.exceptions import UserExceptionWithTraceback
-
-    failures = list(getattr(error, "worker_failures", {}).values())
-    if not failures or not all(isinstance(failure, UserExceptionWithTraceback) for failure in failures):
-        return None
-    first = failures[0]
-    return first._base_exc, str(first)
-
-
-def fail_for_user(api: WorkerApi, error: BaseException, trace: str) -> int:
-    tail = "\n".join(trace.rstrip().splitlines()[-LOG_TAIL_LINES:])
-    message = f"{type(error).__name__}: {error}\n\nlog tail:\n{tail}"
-    print(message, file=sys.stderr)
-    api.finish("failed", error=message[-20_000:])
-    return 1
-
-
-def register_outputs(api: WorkerApi, spec: JobSpec, result: Any) -> dict[str, Any]:
-    """Register every file of the final checkpoint (for an evaluation: its results and pictures)."""
-    checkpoint = Path(result.checkpoint.path) if result.checkpoint is not None else None
-    outcome: dict[str, Any] = {"checkpoint": str(checkpoint) if checkpoint else None}
-    if checkpoint is None:
-        return outcome | {"metrics": dict(result.metrics or {})}
-    for path in sorted(p for p in checkpoint.rglob("*") if p.is_file()):
-        api.register_artifact(str(path.relative_to(checkpoint)), artifact_kind(spec, path), str(path))
-    results_file = checkpoint / "results.json"
-    if spec.kind == "evaluate" and results_file.is_file():
-        return outcome | json.loads(results_file.read_text())
-    metrics = {k: v for k, v in (result.metrics or {}).items() if k != "worker_pid"}
-    return outcome | {"metrics": metrics, "steps": metrics.get("step")}
-
-
-def artifact_kind(spec: JobSpec, path: Path) -> str:
-    if path.suffix in (".png", ".jpg"):
-        return "picture"
-    if path.suffix == ".json":
-        return "metrics"
-    return "checkpoint" if spec.kind == "pretrain" else "file"
 
 
 if __name__ == "__main__":

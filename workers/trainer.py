@@ -26,8 +26,14 @@ class ProgressCallback(UserCallback):
 
 
 def build_trainer(
-    spec: JobSpec, job_id: str, storage_path: Path, progress: Progress | None = None, max_failures: int = 2
+    spec: JobSpec,
+    job_id: str,
+    storage_path: Path,
+    progress: Progress | None = None,
+    max_failures: int = 2,
+    callbacks: list[UserCallback] | None = None,
 ) -> TorchTrainer:
+    """`callbacks`: more controller callbacks (a sweep trial adds Tune's report forwarding)."""
     resources = spec.resources
     worker_resources = {"CPU": resources.cpus_per_worker}
     if resources.gpus_per_worker:
@@ -45,13 +51,18 @@ def build_trainer(
             storage_path=str(storage_path),
             failure_config=FailureConfig(max_failures=max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=spec.schedule.keep_checkpoints),
-            callbacks=[ProgressCallback(progress)] if progress else None,
+            callbacks=([ProgressCallback(progress)] if progress else []) + (callbacks or []),
         ),
     )
 
 
 def fit(
-    spec: JobSpec, job_id: str, storage_path: Path, progress: Progress | None = None, max_failures: int = 2
+    spec: JobSpec,
+    job_id: str,
+    storage_path: Path,
+    progress: Progress | None = None,
+    max_failures: int = 2,
+    callbacks: list[UserCallback] | None = None,
 ) -> Result:
     """Run the job on the cluster `ray.init` connected to; a rerun with the same job id resumes."""
-    return build_trainer(spec, job_id, storage_path, progress, max_failures).fit()
+    return build_trainer(spec, job_id, storage_path, progress, max_failures, callbacks).fit()

@@ -12,7 +12,8 @@ from ab_core.errors import CheckpointError, DataError
 from ab_core.specs import parse_spec
 from services.ray_head import free_port
 from workers.api_client import ApiProgress, WorkerApi, progress_of
-from workers.entrypoint import preflight, user_cause
+from workers.entrypoint import preflight
+from workers.failures import user_cause
 
 
 def test_a_failure_raised_by_user_code_on_every_worker_is_the_users():

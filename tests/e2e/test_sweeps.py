@@ -1,0 +1,161 @@
+"""Sweeps and pipelines on a real local Ray cluster (2 CPUs): trials as child jobs, ASHA, cancel, restore
+after the driver died, a pipeline objective, and `from_job`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.conftest import Service, pretrain_spec
+
+
+def sweep_spec(trial: dict[str, Any], space: dict[str, Any], **rest: Any) -> dict[str, Any]:
+    return {"kind": "sweep", "trial": trial, "space": space, **rest}
+
+
+def padim_spec(synth_root: Path) -> dict[str, Any]:
+    return {
+        "kind": "evaluate",
+        "method": {"method": "padim", "n_features": 20},
+        "data": {"dataset": "mvtec", "root": str(synth_root / "mvtec"), "categories": ["tile"],
+                 "resize": 32, "crop": 32, "batch_size": 4},
+    }  # fmt: skip
+
+
+def children(service: Service, parent: str) -> list[dict[str, Any]]:
+    with service.http as http:
+        return http.get("/v1/jobs", params={"parent": parent}).raise_for_status().json()["items"]  # type: ignore
+
+
+def wait_children(service: Service, parent: str, until: Any, timeout: float = 240) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while not until(found := children(service, parent)):
+        assert time.monotonic() < deadline, f"children of {parent}: {found}"
+        time.sleep(0.5)
+    return found
+
+
+def test_a_three_trial_sweep_over_temperature_posts_three_trials_and_the_best(
+    service: Service, dispatcher, synth_root: Path
+):
+    space = {"method.temperature": {"grid": [0.1, 0.5, 1.0]}}
+    sweep_id = service.submit(sweep_spec(pretrain_spec(synth_root, steps=3), space))
+    sweep = service.wait_terminal(sweep_id, timeout=400)
+    assert sweep["state"] == "succeeded", sweep["error"]
+
+    trials = children(service, sweep_id)
+    assert sorted(t["params"]["method.temperature"] for t in trials) == [0.1, 0.5, 1.0]
+    assert all(t["state"] == "succeeded" and t["kind"] == "pretrain" for t in trials)
+    assert all(t["spec"]["method"]["temperature"] == t["params"]["method.temperature"] for t in trials)
+    losses = {t["id"]: t["result"]["metrics"]["loss"] for t in trials}
+    best = sweep["result"]["best"]
+    assert best["job_id"] == min(losses, key=losses.__getitem__)
+    assert best["value"] == losses[best["job_id"]] and sweep["result"]["metric"] == "loss"
+    assert sweep["result"]["trials"] == {"total": 3, "succeeded": 3, "stopped_early": 0, "failed": 0}
+    assert Path(best["checkpoint"], "backbone.pt").is_file()
+    with service.http as http:
+        names = {a["name"] for a in http.get(f"/v1/jobs/{sweep_id}/artifacts").json()}
+    assert "best/backbone.pt" in names
+    history = [e["data"]["step"] for e in service.events(best["job_id"]) if e["kind"] == "progress"]
+    assert history == [1, 2, 3]  # each trial's metric history is in SQL
+
+
+def test_asha_stops_a_clearly_worse_trial_early(service: Service, dispatcher, synth_root: Path):
+    trial = pretrain_spec(synth_root, steps=6) | {"method": {"method": "triplet"}}
+    spec = sweep_spec(trial, {"method.margin": {"grid": [0.1, 2.0]}}, max_concurrent_trials=1,
+                      scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2})  # fmt: skip
+    sweep_id = service.submit(spec)
+    sweep = service.wait_terminal(sweep_id, timeout=400)
+    assert sweep["state"] == "succeeded", sweep["error"]
+    by_margin = {t["params"]["method.margin"]: t for t in children(service, sweep_id)}
+    assert by_margin[0.1]["result"]["steps"] == 6 and not by_margin[0.1]["result"].get("stopped_early")
+    cut = by_margin[2.0]
+    assert cut["state"] == "succeeded" and cut["result"]["stopped_early"] is True
+    assert cut["result"]["steps"] < 6
+    assert sweep["result"]["best"]["job_id"] == by_margin[0.1]["id"]
+    assert sweep["result"]["trials"]["stopped_early"] == 1
+
+
+def test_cancelling_a_sweep_stops_every_trial(service: Service, dispatcher, synth_root: Path, ray_cluster):
+    from ray.util.state import list_actors
+
+    space = {"method.temperature": {"grid": [0.2, 0.4]}}
+    sweep_id = service.submit(sweep_spec(pretrain_spec(synth_root, steps=400), space))
+    wait_children(service, sweep_id, lambda found: len(found) == 2 and all(t["progress"] for t in found))
+    with service.http as http:
+        trial_id = children(service, sweep_id)[0]["id"]
+        assert http.post(f"/v1/jobs/{trial_id}/cancel").status_code == 409  # a trial ends with its sweep
+        assert http.post(f"/v1/jobs/{sweep_id}/cancel").json()["cancel_requested"]
+    assert service.wait_terminal(sweep_id, timeout=90)["state"] == "cancelled"
+    assert {t["state"] for t in children(service, sweep_id)} == {"cancelled"}
+    deadline = time.monotonic() + 60
+    while workers := [a for a in list_actors(filters=[("state", "=", "ALIVE")]) if "Train" in a.class_name]:
+        assert time.monotonic() < deadline, f"still alive after the cancel: {workers}"
+        time.sleep(1)
+
+
+def test_a_sweep_whose_driver_died_is_restored_not_restarted(service: Service, dispatcher, synth_root: Path):
+    space = {"method.temperature": {"grid": [0.2, 0.4]}}
+    sweep_id = service.submit(sweep_spec(pretrain_spec(synth_root, steps=12), space))
+    def two_steps_each(found: list[dict[str, Any]]) -> bool:
+        return len(found) == 2 and all((t["progress"] or {}).get("step", 0) >= 2 for t in found)
+
+    wait_children(service, sweep_id, two_steps_each)
+    assert service.ray.stop(f"{sweep_id}-a1")  # the driver dies; the dispatcher retries as attempt 2
+
+    sweep = service.wait_terminal(sweep_id, timeout=400)
+    assert sweep["state"] == "succeeded" and sweep["attempt"] == 2, sweep["error"]
+    assert any("restoring the sweep" in e["data"].get("message", "") for e in service.events(sweep_id))
+    trials = children(service, sweep_id)
+    assert len(trials) == 2 and all(t["state"] == "succeeded" for t in trials)  # the same two trials
+    for trial in trials:
+        steps = [e["data"]["step"] for e in service.events(trial["id"]) if e["kind"] == "progress"]
+        restart = next(i for i in range(1, len(steps)) if steps[i] <= steps[i - 1])
+        assert steps[restart] > 1, steps  # resumed from its checkpoint, not from step 1
+        assert steps[-1] == 12
+
+
+def test_a_pipeline_sweep_ranks_trials_by_the_auroc_of_their_evaluation(
+    service: Service, dispatcher, synth_root: Path
+):
+    spec = sweep_spec(pretrain_spec(synth_root, steps=2), {"method.temperature": {"grid": [0.1, 1.0]}},
+                      evaluate=padim_spec(synth_root))  # fmt: skip
+    sweep_id = service.submit(spec)
+    sweep = service.wait_terminal(sweep_id, timeout=400)
+    assert sweep["state"] == "succeeded", sweep["error"]
+    assert sweep["result"]["metric"] == "image_auroc" and sweep["result"]["mode"] == "max"
+    aurocs = {}
+    for trial in children(service, sweep_id):
+        (evaluation,) = children(service, trial["id"])
+        assert evaluation["kind"] == "evaluate" and evaluation["state"] == "succeeded"
+        assert evaluation["spec"]["backbone"]["from_job"] == trial["id"]
+        assert evaluation["spec"]["backbone"]["weights"] == trial["result"]["checkpoint"]
+        aurocs[trial["id"]] = evaluation["result"]["mean"]["image_auroc"]
+    best = sweep["result"]["best"]
+    assert best["value"] == max(aurocs.values()) and aurocs[best["job_id"]] == best["value"]
+
+
+def test_an_evaluation_from_job_waits_for_it_and_loads_its_checkpoint(
+    service: Service, dispatcher, synth_root: Path
+):
+    pretrain = service.submit(pretrain_spec(synth_root, steps=3))
+    evaluation = service.submit(padim_spec(synth_root) | {"backbone": {"from_job": pretrain}})
+    service.wait(pretrain, lambda job: job["state"] == "running")
+    assert service.job(evaluation)["state"] == "queued"  # waits while its backbone trains
+    upstream = service.wait_terminal(pretrain)
+    done = service.wait_terminal(evaluation)
+    assert upstream["state"] == "succeeded" and done["state"] == "succeeded", done["error"]
+    assert done["started_at"] >= upstream["finished_at"]
+    assert done["result"]["backbone"] == {"arch": "resnet18", "weights": upstream["result"]["checkpoint"],
+                                          "from_job": pretrain}  # fmt: skip
+
+
+def test_an_evaluation_from_a_failed_job_fails_naming_it(service: Service, dispatcher, synth_root: Path):
+    broken = service.submit(pretrain_spec(synth_root, steps=2) | {
+        "data": {"dataset": "image_folder", "root": str(synth_root / "missing")}})  # fmt: skip
+    evaluation = service.submit(padim_spec(synth_root) | {"backbone": {"from_job": broken}})
+    assert service.wait_terminal(broken)["state"] == "failed"
+    failed = service.wait_terminal(evaluation, timeout=60)
+    assert failed["state"] == "failed" and failed["attempt"] == 1
+    assert failed["error"].startswith(f"backbone.from_job: job {broken} failed: ")
