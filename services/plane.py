@@ -13,6 +13,7 @@ from services.db import Database
 from services.errors import DatabaseUnavailableError
 from services.jobs import JobStore
 from services.queue import JobQueue
+from services.results import Leaderboard
 from services.settings import Settings
 from services.tokens import TokenStore
 from services.worker_channel import WorkerChannel
@@ -37,6 +38,7 @@ class ControlPlane:
     queue: JobQueue
     tokens: TokenStore
     workers: WorkerChannel
+    results: Leaderboard
 
     @classmethod
     def build(
@@ -54,6 +56,7 @@ class ControlPlane:
             queue=queue,
             tokens=TokenStore(db, settings.token_cache_seconds),
             workers=WorkerChannel(db, bus, queue, settings.runs_dir),
+            results=Leaderboard(db),
         )
 
     def migrate(self) -> None:

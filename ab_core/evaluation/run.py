@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,12 +56,24 @@ def evaluate(spec: JobSpec, out_dir: Path, report: Callable[..., None], device: 
         "seed": spec.seed,
         "code_version": code_version(),
     }
+    prints: dict[str, str] = {}  # "<category>/<split>" -> that dataset's fingerprint (not the dataset: freed)
     if getattr(spec.method, "task", "anomaly") == "classification":
-        results = header | _classify(spec, entry, out_dir, report, device)
+        body = _classify(spec, entry, out_dir, report, device, prints)
     else:
-        results = header | _detect_anomalies(spec, entry, out_dir, report, device)
+        body = _detect_anomalies(spec, entry, out_dir, report, device, prints)
+    header["dataset_fingerprint"] = data_fingerprint(prints)
+    results = header | body
     artifacts.write_json(out_dir / "results.json", results)
     return results
+
+
+def data_fingerprint(prints: dict[str, str]) -> str:
+    """sha256 over each evaluated split's `ImageDataset.fingerprint()` (file listing, sizes, resize / crop),
+    keyed by "<category>/<split>": the same data evaluated the same way fingerprints the same."""
+    digest = hashlib.sha256()
+    for key in sorted(prints):
+        digest.update(f"{key}\t{prints[key]}\n".encode())
+    return digest.hexdigest()
 
 
 def _context(spec: JobSpec, device: torch.device, num_classes: int) -> BuildContext:
@@ -68,7 +81,8 @@ def _context(spec: JobSpec, device: torch.device, num_classes: int) -> BuildCont
 
 
 def _detect_anomalies(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
-                      report: Callable[..., None], device: torch.device) -> dict[str, Any]:
+                      report: Callable[..., None], device: torch.device,
+                      prints: dict[str, str]) -> dict[str, Any]:
     if spec.data.dataset != "mvtec":
         raise SpecError([f"data.dataset: {entry.name} evaluates anomaly data in the MVTec layout; "
                          f"got {spec.data.dataset!r}, accepted: 'mvtec'"])
@@ -78,7 +92,8 @@ def _detect_anomalies(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
                         f"{spec.data.root}/<category>/train/good, test/<defect>, ground_truth/<defect>")
     per_category: dict[str, dict[str, Any]] = {}
     for category in names:
-        per_category[category] = _one_category(spec, entry, category, out_dir / category, report, device)
+        per_category[category] = _one_category(spec, entry, category, out_dir / category, report, device,
+                                                prints)
     mean = mean_row(per_category)
     table = markdown_table(per_category, mean)
     (out_dir / "table.md").write_text(table)
@@ -86,10 +101,12 @@ def _detect_anomalies(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
 
 
 def _one_category(spec: JobSpec, entry: registry.MethodEntry, category: str, folder: Path,
-                  report: Callable[..., None], device: torch.device) -> dict[str, Any]:
+                  report: Callable[..., None], device: torch.device,
+                  prints: dict[str, str]) -> dict[str, Any]:
     torch.manual_seed(spec.seed)  # the same initial weights for every category
     train = open_dataset(spec.data, "train", category, spec.seed)
     test = open_dataset(spec.data, "test", category, spec.seed)
+    prints[f"{category}/train"], prints[f"{category}/test"] = train.fingerprint(), test.fingerprint()
     evaluator = entry.build(spec.method, _context(spec, device, num_classes=2))
     if hasattr(evaluator, "on_epoch"):
         evaluator.on_epoch = lambda epoch, loss: report({"category": category, "epoch": epoch, "loss": loss})
@@ -117,11 +134,13 @@ def _one_category(spec: JobSpec, entry: registry.MethodEntry, category: str, fol
 
 
 def _classify(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
-              report: Callable[..., None], device: torch.device) -> dict[str, Any]:
+              report: Callable[..., None], device: torch.device,
+              prints: dict[str, str]) -> dict[str, Any]:
     from ab_core.methods.linear_probe import top_k_accuracy
 
     train = open_dataset(spec.data, "train", None, spec.seed)
     test = open_dataset(spec.data, "test", None, spec.seed)
+    prints["train"], prints["test"] = train.fingerprint(), test.fingerprint()
     torch.manual_seed(spec.seed)
     probe = entry.build(spec.method, _context(spec, device, num_classes=len(train.classes)))
     started = time.perf_counter()
