@@ -35,6 +35,7 @@ __all__ = [
     "load_spec",
     "read_spec_file",
     "problems_of",
+    "problem_lines",
     "json_schema",
 ]
 
@@ -78,8 +79,19 @@ def problems_of(error: ValidationError, tagged: bool = False) -> list[str]:
     lines = []
     for item in error.errors():
         loc = item["loc"][1:] if tagged else item["loc"]
-        path = ".".join(str(part) for part in loc) or "<spec>"
-        lines.append(f"{path}: {item['msg'].removeprefix('Value error, ')}")
+        lines += problem_lines(".".join(str(part) for part in loc), item["msg"])
+    return lines
+
+
+def problem_lines(path: str, message: str) -> list[str]:
+    """A model-wide check reports one `field: what` per line; each becomes a line under the model's path."""
+    lines = []
+    for part in message.removeprefix("Value error, ").splitlines():
+        field, colon, what = part.partition(": ")
+        if colon and " " not in field:
+            lines.append(f"{path}.{field}: {what}" if path else part)
+        else:
+            lines.append(f"{path or '<spec>'}: {part}")
     return lines
 
 

@@ -115,7 +115,7 @@ class SweepSpec(StrictModel):
         if not problems:
             problems = self._objective_problems()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     # -- what a trial runs --------------------------------------------------------------------------------

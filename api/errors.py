@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ab_core.errors import AbError, CheckpointError, DataError, SpecError
+from ab_core.specs import problem_lines
 from services import errors
 from services.ray_jobs import RayUnavailableError
 
@@ -57,19 +58,18 @@ async def domain_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(status_of(error), type(error).__name__, detail, problems)
 
 
-def _problem_line(item: dict[str, Any]) -> str:
+def _problem_lines(item: dict[str, Any]) -> list[str]:
     loc = [str(part) for part in item.get("loc", ())]
     if loc and loc[0] in ("body", "query", "path", "header"):
         loc = loc[1:] if loc[0] == "body" else loc
     if loc[:1] == ["spec"] and len(loc) > 1 and loc[1] in SPEC_KINDS:
         del loc[1]  # the tag pydantic adds for the union of job and sweep specs
-    message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{'.'.join(loc) or '<body>'}: {message}"
+    return problem_lines(".".join(loc) or "<body>", str(item.get("msg", "invalid")))
 
 
 async def validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    problems = [_problem_line(item) for item in error.errors()]
+    problems = [line for item in error.errors() for line in _problem_lines(item)]
     return error_response(422, "RequestValidationError", "invalid request", problems)
 
 
