@@ -41,7 +41,8 @@ def search_algorithm(spec: SweepSpec, max_concurrent: int) -> BasicVariantGenera
 
 
 def scheduler(spec: SweepSpec) -> TrialScheduler:
-    """asha cuts trials at rungs of optimiser steps (the `step` every report carries)."""
+    """asha cuts trials at rungs of optimiser steps (the `step` every report carries); it never stops a
+    trial that got to its end."""
     if spec.scheduler.name == "fifo":
         return FIFOScheduler()
     settings = spec.scheduler
@@ -50,6 +51,7 @@ def scheduler(spec: SweepSpec) -> TrialScheduler:
         grace_period=settings.grace_period,
         reduction_factor=settings.reduction_factor,
         max_t=settings.max_t or spec.trial.schedule.steps or NO_END,
+        stop_last_trials=False,  # a trial that reaches max_t ends by itself, posting its checkpoint
     )
 
 
