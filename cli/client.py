@@ -1,4 +1,5 @@
-"""`abs submit | status | watch | cancel | logs | jobs`: a thin client of the REST API.
+"""`abs submit | status | watch | cancel | logs | jobs`: a thin client of the REST API (a spec file may
+be a job or a sweep).
 
 The server URL and API token come from --url / --token or AB_URL / AB_TOKEN (default http://127.0.0.1:8000).
 """
@@ -24,16 +25,21 @@ class ClientError(AbError):
     """The API refused a request, or could not be reached."""
 
 
+def api_command(
+    commands: argparse._SubParsersAction, name: str, help: str, handler: Any
+) -> argparse.ArgumentParser:
+    """A subcommand that calls the API: with --url and --token."""
+    parser = commands.add_parser(name, help=help)
+    parser.add_argument("--url", default=os.environ.get("AB_URL", "http://127.0.0.1:8000"),
+                        help="the API (default: $AB_URL or http://127.0.0.1:8000)")  # fmt: skip
+    parser.add_argument("--token", default=os.environ.get("AB_TOKEN"), help="API token (default: $AB_TOKEN)")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     def command(name: str, help: str, handler: Any) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help)
-        parser.add_argument("--url", default=os.environ.get("AB_URL", "http://127.0.0.1:8000"),
-                            help="the API (default: $AB_URL or http://127.0.0.1:8000)")  # fmt: skip
-        parser.add_argument(
-            "--token", default=os.environ.get("AB_TOKEN"), help="API token (default: $AB_TOKEN)"
-        )
-        parser.set_defaults(handler=handler)
-        return parser
+        return api_command(commands, name, help, handler)
 
     submit = command("submit", "submit a spec file as a job and print its id", submit_job)
     submit.add_argument("spec", type=Path)
@@ -49,6 +55,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     logs.add_argument("--attempt", type=int, help="default: the latest")
     jobs = command("jobs", "list your jobs, newest first", list_jobs)
     jobs.add_argument("--state", choices=["queued", "running", *TERMINAL])
+    jobs.add_argument("--parent", help="a sweep's id: list its trials")
     jobs.add_argument("--limit", type=int, default=20)
 
 
@@ -102,7 +109,11 @@ def _print(value: Any) -> None:
 
 
 def absolute_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
-    """The server needs absolute paths: data.root and a checkpoint backbone.weights, relative to `base`."""
+    """The server needs absolute paths: data.root and a checkpoint backbone.weights, relative to `base`
+    (in a sweep: those of its trial and evaluation specs)."""
+    if raw.get("kind") == "sweep":
+        stages = {key: absolute_paths(raw[key], base) for key in ("trial", "evaluate") if raw.get(key)}
+        return {**raw, **stages}
     data = dict(raw.get("data") or {})
     if data.get("root") and not Path(data["root"]).expanduser().is_absolute():
         data["root"] = str((base / data["root"]).resolve())
@@ -142,13 +153,20 @@ def job_logs(args: argparse.Namespace) -> int:
 
 
 def list_jobs(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"limit": args.limit} | ({"state": args.state} if args.state else {})
+    filters = {"state": args.state, "parent": args.parent}
+    params: dict[str, Any] = {"limit": args.limit} | {k: v for k, v in filters.items() if v}
     for job in _api(args).call("GET", "/v1/jobs", params=params)["items"]:
         step = (job.get("progress") or {}).get("step")
-        print(f"{job['id']}  {job['state']:<9}  {job['kind']:<8}  {job['spec']['method']['method']:<12}  "
+        params_shown = "  " + json.dumps(job["params"]) if job.get("params") else ""
+        print(f"{job['id']}  {job['state']:<9}  {job['kind']:<8}  {method_of(job['spec']):<12}  "
               f"attempt {job['attempt']}/{job['max_attempts']}  step {step if step is not None else '-'}  "
-              f"{job['created_at']}")  # fmt: skip
+              f"{job['created_at']}{params_shown}")  # fmt: skip
     return 0
+
+
+def method_of(spec: dict[str, Any]) -> str:
+    """A job's method; a sweep's is its trial's."""
+    return str((spec.get("method") or spec.get("trial", {}).get("method") or {}).get("method", "-"))
 
 
 def watch_job(args: argparse.Namespace) -> int:

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-from cli.client import _api, _print
+from cli.client import _api, _print, api_command
 
 METRIC_COLUMNS = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max", "pixel_f1_max", "top1", "top5")
 PARAMS_WIDTH = 40
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("results", help="compare backbones across evaluators, best first")
-    parser.add_argument("--url", default=os.environ.get("AB_URL", "http://127.0.0.1:8000"),
-                        help="the API (default: $AB_URL or http://127.0.0.1:8000)")  # fmt: skip
-    parser.add_argument("--token", default=os.environ.get("AB_TOKEN"), help="API token (default: $AB_TOKEN)")
+    parser = api_command(commands, "results", "compare backbones across evaluators, best first", show_results)
     parser.add_argument("--dataset", help="spec.data.dataset (e.g. mvtec) or a data root")
     parser.add_argument("--evaluator", help="padim, rd4ad, linear_probe, ...")
     parser.add_argument("--method", help="the pretraining method, or imagenet / none / checkpoint")
@@ -24,7 +20,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--sort", help="a metric (default: image_auroc, top1 for linear-probe rows)")
     parser.add_argument("--limit", type=int, default=100, help="rows, 1..500 (default 100)")
     parser.add_argument("--json", action="store_true", help="print the API's JSON page")
-    parser.set_defaults(handler=show_results)
 
 
 def show_results(args: argparse.Namespace) -> int:

@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from cli.main import main as abs_main
 from tests.e2e.conftest import Service, pretrain_spec
 
 
@@ -37,12 +40,18 @@ def wait_children(service: Service, parent: str, until: Any, timeout: float = 24
 
 
 def test_a_three_trial_sweep_over_temperature_posts_three_trials_and_the_best(
-    service: Service, dispatcher, synth_root: Path
+    service: Service, dispatcher, synth_root: Path, tmp_path: Path, capsys
 ):
     space = {"method.temperature": {"grid": [0.1, 0.5, 1.0]}}
-    sweep_id = service.submit(sweep_spec(pretrain_spec(synth_root, steps=3), space))
-    sweep = service.wait_terminal(sweep_id, timeout=400)
+    spec_file = tmp_path / "sweep.yaml"
+    spec_file.write_text(yaml.safe_dump(sweep_spec(pretrain_spec(synth_root, steps=3), space)))
+    assert abs_main(["sweep", str(spec_file), "--url", service.url, "--token", service.token]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    sweep_id = printed[0]
+    sweep = service.job(sweep_id)
     assert sweep["state"] == "succeeded", sweep["error"]
+    table = [line for line in printed if "method.temperature" in line]
+    assert len(table) == 3 and [line[0] for line in table].count("*") == 1  # the best trial, marked
 
     trials = children(service, sweep_id)
     assert sorted(t["params"]["method.temperature"] for t in trials) == [0.1, 0.5, 1.0]
