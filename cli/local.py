@@ -41,10 +41,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def run_spec(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ab_core.errors import SpecError
     from ab_core.runner import run
-    from ab_core.specs import load_spec
+    from ab_core.sweeps import load_submitted
 
-    spec = load_spec(args.spec)
+    spec = load_submitted(args.spec)
+    if spec.kind == "sweep":
+        raise SpecError([f"{args.spec} is a sweep: it runs on the service, `abs sweep {args.spec}`"])
     out = args.out or Path("runs") / (spec.name or args.spec.stem)
     bar = tqdm(total=None, desc=spec.method.method, unit="step", disable=args.quiet, file=sys.stderr)
 
@@ -101,8 +104,8 @@ def print_schema(args: argparse.Namespace) -> int:
 
 
 def check_spec(args: argparse.Namespace) -> int:
-    from ab_core.specs import load_spec
+    from ab_core.sweeps import load_submitted
 
-    spec = load_spec(args.spec)
+    spec = load_submitted(args.spec)
     print(json.dumps({"spec_hash": spec.spec_hash(), "spec": spec.model_dump(mode="json")}, indent=2))
     return 0
