@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.children import is_child_of_running_parent
 from services.records import JobRecord
 
 
@@ -51,9 +52,13 @@ class Demand:
 
 def committed(running: list[JobRecord]) -> Demand:
     """What running jobs hold. A job whose children run (a sweep, a pipeline trial) holds nothing itself:
-    its children count instead."""
+    its children count instead, while it runs (a sweep queued again after its driver died holds nothing:
+    its trials' workers died with it)."""
+    ids = {job.id for job in running}
     parents = {job.parent_id for job in running if job.parent_id}
-    return sum((Demand.of_spec(job.spec) for job in running if job.id not in parents), Demand())
+    holding = [job for job in running if job.id not in parents
+               and (not is_child_of_running_parent(job) or job.parent_id in ids)]  # fmt: skip
+    return sum((Demand.of_spec(job.spec) for job in holding), Demand())
 
 
 @dataclass(frozen=True)

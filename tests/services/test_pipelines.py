@@ -89,3 +89,5 @@ def test_a_job_whose_children_run_holds_no_resources_itself(plane: ControlPlane,
     plane.workers.open_child(lease, "t0", trial, None)
     plane.workers.open_child(lease, "t1", trial, None)
     assert committed(plane.queue.running()) == Demand(cpus=4.0)  # two trials, not the sweep on top
+    plane.queue.fail(sweep_job.id, 1, "its driver died", retry=True)  # queued again; its trials still "run"
+    assert committed(plane.queue.running()) == Demand()
