@@ -101,8 +101,9 @@ class SweepSpec(StrictModel):
     metric: str | None = Field(None, description="what the trials are ranked by (default: per trial kind)")
     mode: Literal["min", "max"] | None = Field(None, description="default: min for loss, max otherwise")
     scheduler: SchedulerSpec = SchedulerSpec()
-    search: Literal["random", "grid"] = Field(
-        "random", description="random: sample every domain; grid: every domain is a grid or a choice, crossed"
+    search: Literal["random", "grid", "optuna"] = Field(
+        "random", description="random: sample every domain (grids crossed); grid: only grids and choices, "
+        "crossed; optuna: TPE, each trial sampled from what the finished ones scored"
     )
     max_concurrent_trials: int | None = Field(
         None, ge=1, le=1024, description="cap on trials at once (default: as many as the cluster fits)"
@@ -166,9 +167,11 @@ class SweepSpec(StrictModel):
         problems = []
         for path, domain in self.space.items():
             problems += [f"space.{path}: {problem}" for problem in self._domain_problems(path, domain)]
-        if self.search == "grid":
-            sampled = [p for p, d in self.space.items() if not isinstance(d, Grid | Choice)]
-            problems += [f"space.{p}: search 'grid' takes grid or choice domains only" for p in sampled]
+        for path, domain in self.space.items():
+            if self.search == "grid" and not isinstance(domain, Grid | Choice):
+                problems.append(f"space.{path}: search 'grid' takes grid or choice domains only")
+            if self.search == "optuna" and isinstance(domain, Grid):
+                problems.append(f"space.{path}: search 'optuna' samples every domain; use choice, not grid")
         if not problems and self.total_trials() > MAX_TRIALS:
             problems.append(f"num_samples: {self.total_trials()} trials in all; at most {MAX_TRIALS}")
         return problems

@@ -8,7 +8,7 @@ from typing import Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
-from ray.tune.search import BasicVariantGenerator
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchAlgorithm, Searcher
 
 from ab_core.specs import JobSpec
 from ab_core.sweeps import Choice, Grid, LogUniform, RandInt, SweepSpec, Uniform
@@ -34,9 +34,15 @@ def tune_domain(domain: Any, search: str) -> Any:
     return tune.grid_search(domain.grid)
 
 
-def search_algorithm(spec: SweepSpec, max_concurrent: int) -> BasicVariantGenerator:
-    """random and grid: Tune's variant generator (grids crossed, the rest sampled), seeded by the trial's
-    seed so a sweep samples the same values again."""
+def search_algorithm(spec: SweepSpec, max_concurrent: int) -> Searcher | SearchAlgorithm:
+    """random and grid: Tune's variant generator (grids crossed, the rest sampled); optuna: its TPE
+    sampler, in memory. Both seeded by the trial's seed, so a sweep samples the same values again."""
+    if spec.search == "optuna":
+        from optuna.samplers import TPESampler
+        from ray.tune.search.optuna import OptunaSearch
+
+        tpe = TPESampler(seed=spec.trial.seed)
+        return ConcurrencyLimiter(OptunaSearch(sampler=tpe), max_concurrent=max_concurrent)
     return BasicVariantGenerator(max_concurrent=max_concurrent, random_state=spec.trial.seed)
 
 

@@ -101,3 +101,9 @@ def test_a_pipeline_evaluates_each_trials_checkpoint_and_refuses_a_fixed_backbon
 def test_an_unknown_domain_lists_the_accepted_ones():
     (problem,) = problems(sweep(space={"optim.lr": {"normal": [0, 1]}}))
     assert problem.startswith("space.optim.lr: a domain is one of {loguniform: [low, high]}")
+
+
+def test_optuna_samples_and_takes_no_grid():
+    assert parse_submitted(sweep(search="optuna", num_samples=8)).total_trials() == 8
+    (problem,) = problems(sweep(search="optuna", space={"method.gamma": {"grid": [1.0, 2.0]}}))
+    assert problem == "space.method.gamma: search 'optuna' samples every domain; use choice, not grid"

@@ -50,3 +50,27 @@ def test_asha_cuts_on_optimiser_steps_up_to_the_trials_length():
     asha = scheduler(sweep(scheduler={"name": "asha", "grace_period": 2, "reduction_factor": 3}))
     assert isinstance(asha, ASHAScheduler)
     assert (asha._time_attr, asha._max_t, asha._reduction_factor) == ("step", 8, 3)
+
+
+def test_optuna_suggests_seeded_values_inside_the_space_from_what_trials_scored(ray_cluster):
+    from ray import tune
+
+    from workers.search_space import search_algorithm
+
+    space = {"method.temperature": {"loguniform": [0.05, 1.0]}, "method.out_dim": {"choice": [64, 128]}}
+    spec = sweep(space=space, search="optuna", num_samples=6)
+
+    def objective(config: dict[str, Any]) -> None:
+        tune.report({"loss": abs(config["params"]["method.temperature"] - 0.3)})
+
+    tuner = tune.Tuner(
+        objective,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(metric="loss", mode="min", num_samples=6,
+                                    search_alg=search_algorithm(spec, max_concurrent=2)),  # fmt: skip
+        run_config=tune.RunConfig(verbose=0),
+    )
+    configs = [result.config["params"] for result in tuner.fit()]
+    assert len(configs) == 6
+    assert all(0.05 <= c["method.temperature"] <= 1.0 and c["method.out_dim"] in (64, 128) for c in configs)
+    assert len({c["method.temperature"] for c in configs}) == 6
