@@ -11,7 +11,6 @@ checkpoint (the Ray Train run is named after the job id). A sweep runs `workers.
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import sys
 import traceback
@@ -21,10 +20,8 @@ from ab_core.errors import AbError
 from ab_core.specs import JobSpec
 from ab_core.sweeps import SweepSpec, parse_submitted
 from workers.api_client import ApiProgress, WorkerApi
-from workers.failures import fail_for_user, user_cause
+from workers.failures import MAX_WORKER_RESTARTS, fail_for_user, user_cause
 from workers.outputs import register_outputs
-
-MAX_WORKER_RESTARTS = int(os.environ.get("AB_MAX_WORKER_RESTARTS", "2"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from workers.api_client import WorkerApi
 
 LOG_TAIL_LINES = 40
+MAX_WORKER_RESTARTS = int(os.environ.get("AB_MAX_WORKER_RESTARTS", "2"))  # Ray Train's, within an attempt
 
 
 def user_cause(error: BaseException) -> tuple[BaseException, str] | None:

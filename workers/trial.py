@@ -19,11 +19,9 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ab_core.specs import JobSpec
 from ab_core.sweeps import SweepSpec
 from workers.api_client import ApiProgress, WorkerApi
-from workers.failures import fail_for_user, user_cause
+from workers.failures import MAX_WORKER_RESTARTS, fail_for_user, user_cause
 from workers.outputs import objective_metrics_of, register_outputs
 from workers.trainer import fit
-
-MAX_WORKER_RESTARTS = 2
 
 
 def run_trial(config: dict[str, Any], sweep: dict[str, Any], sweep_id: str, storage_root: str) -> None:
