@@ -96,7 +96,7 @@ class JobStore:
         trial_kind = (row.spec.get("trial") or {}).get("kind")
         trains = row.kind == "pretrain" or (row.kind == "sweep" and trial_kind == "pretrain")
         if not trains:
-            raise SpecRejectedError([f"{field}: job {upstream} is a {row.kind} job, which makes no backbone; "
+            raise SpecRejectedError([f"{field}: job {upstream} ({row.kind}) makes no backbone; "
                                      "name a pretraining job or a sweep of pretrainings"])  # fmt: skip
 
     def _by_idempotency_key(self, owner: str, key: str, spec_hash: str) -> JobRecord | None:
