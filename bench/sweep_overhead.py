@@ -148,6 +148,8 @@ def main() -> int:
     print(json.dumps({"bench": "sweep_overhead", "figure": "submit_to_terminal_s", "rounds": args.rounds,
                       "trials": len(TEMPERATURES), "steps_per_trial": args.steps,
                       "bare_tuner": round(bare_s, 2), "service": round(service_s, 2),
+                      "bare_tuner_rounds": [round(x, 1) for x in bare],
+                      "service_rounds": [round(x, 1) for x in service],
                       "ratio": round(service_s / bare_s, 3), "target_ratio_max": 1.1}))  # fmt: skip
     return 0
 
