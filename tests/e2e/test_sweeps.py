@@ -3,6 +3,7 @@ after the driver died, a pipeline objective, and `from_job`."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,9 @@ def test_a_three_trial_sweep_over_temperature_posts_three_trials_and_the_best(
     sweep_id = printed[0]
     sweep = service.job(sweep_id)
     assert sweep["state"] == "succeeded", sweep["error"]
-    table = [line for line in printed if "method.temperature" in line]
-    assert len(table) == 3 and [line[0] for line in table].count("*") == 1  # the best trial, marked
+    table = [line for line in printed if re.match(r"[* ] [0-9a-f-]{36}  ", line)]  # after the final JSON
+    assert len(table) == 3 and all('"method.temperature"' in line for line in table)
+    assert [line[0] for line in table].count("*") == 1  # the best trial, marked
 
     trials = children(service, sweep_id)
     assert sorted(t["params"]["method.temperature"] for t in trials) == [0.1, 0.5, 1.0]
