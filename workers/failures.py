@@ -23,6 +23,15 @@ def user_cause(error: BaseException) -> tuple[BaseException, str] | None:
     return first._base_exc, str(first)
 
 
+def is_infrastructure(error: BaseException) -> bool:
+    """Ray's failure, not the user's: a Train run out of restarts for a system cause, or an actor, the
+    driver or the cluster gone. Its job is not failed here: a retry or a sweep's restore carries it on."""
+    from ray.exceptions import RayError
+    from ray.train import TrainingFailedError
+
+    return isinstance(error, TrainingFailedError | RayError | KeyboardInterrupt | SystemExit)
+
+
 def fail_for_user(api: WorkerApi, error: BaseException, trace: str) -> int:
     """Post the job as failed with the message and the traceback's tail; returns the exit code 1."""
     tail = "\n".join(trace.rstrip().splitlines()[-LOG_TAIL_LINES:])

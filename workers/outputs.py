@@ -45,5 +45,9 @@ def artifact_kind(spec: JobSpec, path: Path) -> str:
 def objective_metrics_of(result: dict[str, Any]) -> dict[str, float]:
     """The numbers a sweep ranks by: an evaluation's mean (anomaly) or top-level (probe) metrics, else a
     pretraining's last metrics."""
-    source = result.get("mean") or result.get("metrics") or result
-    return {k: v for k, v in source.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return numbers_of(result.get("mean") or result.get("metrics") or result)
+
+
+def numbers_of(values: dict[str, Any]) -> dict[str, float]:
+    """The numeric entries of a report (its flags are not metrics)."""
+    return {k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}

@@ -18,7 +18,7 @@ from ray import tune
 
 from ab_core.sweeps import SweepSpec
 from workers.api_client import WorkerApi, WorkerApiError
-from workers.outputs import artifact_kind
+from workers.outputs import artifact_kind, numbers_of
 from workers.search_space import max_concurrent_trials, param_space, scheduler, search_algorithm
 from workers.trial import run_trial
 
@@ -56,8 +56,7 @@ def new_tuner(spec: SweepSpec, trainable: Any, api: WorkerApi, job_dir: Path) ->
             mode=mode,
             num_samples=spec.num_samples,
             scheduler=scheduler(spec),
-            search_alg=search_algorithm(spec, concurrent),
-            max_concurrent_trials=concurrent,
+            search_alg=search_algorithm(spec, concurrent),  # it holds the cap on concurrent trials
         ),
         run_config=tune.RunConfig(
             name=EXPERIMENT,
@@ -100,7 +99,7 @@ class TrialClosing(tune.Callback):
         child = api.open_child(trial.trial_id, self.spec.trial_spec(params).model_dump(mode="json"), params)
         if child["state"] != "running":
             return
-        metrics = {k: v for k, v in (trial.last_result or {}).items() if isinstance(v, int | float)}
+        metrics = numbers_of(trial.last_result or {})
         try:
             if error is None:
                 stopped = {"stopped_early": True, "metrics": metrics, "steps": metrics.get("step")}
@@ -147,8 +146,7 @@ def post_outcome(api: WorkerApi, spec: SweepSpec, grid: Any) -> int:
         for path in sorted(p for p in Path(checkpoint).rglob("*") if p.is_file()):
             kind = artifact_kind(spec.trial, path)
             api.register_artifact(f"best/{path.relative_to(checkpoint)}", kind, str(path))
-    numbers = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    best = {"job_id": child["id"], "params": params, "value": metrics[metric], "metrics": numbers,
+    best = {"job_id": child["id"], "params": params, "value": metrics[metric], "metrics": numbers_of(metrics),
             "checkpoint": checkpoint}  # fmt: skip
     api.finish("succeeded", result={"metric": metric, "mode": mode, "best": best, "trials": counts})
     return 0

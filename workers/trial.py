@@ -19,7 +19,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ab_core.specs import JobSpec
 from ab_core.sweeps import SweepSpec
 from workers.api_client import ApiProgress, WorkerApi
-from workers.failures import MAX_WORKER_RESTARTS, fail_for_user, user_cause
+from workers.failures import MAX_WORKER_RESTARTS, fail_for_user, is_infrastructure, user_cause
 from workers.outputs import objective_metrics_of, register_outputs
 from workers.trainer import fit
 
@@ -41,7 +41,9 @@ def run_trial(config: dict[str, Any], sweep: dict[str, Any], sweep_id: str, stor
             outcome["evaluation"] = evaluation
             tune.report({**objective_metrics_of(evaluation), "checkpoint_path": outcome["checkpoint"]})
     except BaseException as error:
-        if not isinstance(error, StageFailedError):  # not posted yet
+        # a stage's failure is posted already; Ray's is not the trial's: with the sweep's driver alive its
+        # callback fails the child, and a driver that died restores the trial into the same child
+        if not isinstance(error, StageFailedError) and not is_infrastructure(error):
             fail_for_user(trial_api, error, traceback.format_exc())
         raise
     trial_api.finish("succeeded", result=outcome)
