@@ -78,15 +78,15 @@ def main() -> int:
     from cli.embedded import serving_in_thread
     from services.dispatcher import Dispatcher
     from services.plane import ControlPlane
-    from services.ray_head import RayHead, free_port
+    from services.ray_head import RayHead, free_ports
     from services.ray_jobs import RayJobs
     from services.settings import load_settings
 
     work = Path(tempfile.mkdtemp(prefix="abbench-"))
     entrypoint = f"{sys.executable} {Path(__file__).resolve()} --trivial-job"
-    head = RayHead.start(work / "ray.log", gcs_port=free_port(), dashboard_port=free_port(), num_cpus=2,
-                         temp_dir=Path(tempfile.mkdtemp(prefix="abray-")))  # fmt: skip
-    port = free_port()
+    gcs, dashboard, port = free_ports(3)
+    head = RayHead.start(work / "ray.log", gcs_port=gcs, dashboard_port=dashboard, num_cpus=2,
+                         reserved_ports=[port], temp_dir=Path(tempfile.mkdtemp(prefix="abray-")))  # fmt: skip
     settings = load_settings(
         data_dir=work, redis_url=None, allowed_dataset_roots=[work], ray_address=head.dashboard_url,
         ray_auth_token=head.token, api_url=f"http://127.0.0.1:{port}", worker_entrypoint=entrypoint,

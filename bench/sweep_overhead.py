@@ -107,7 +107,7 @@ def main() -> int:
     from cli.embedded import serving_in_thread
     from services.dispatcher import Dispatcher
     from services.plane import ControlPlane
-    from services.ray_head import RayHead, free_port
+    from services.ray_head import RayHead, free_ports
     from services.ray_jobs import RayJobs
     from services.settings import load_settings
 
@@ -116,9 +116,9 @@ def main() -> int:
     spec = sweep_spec(work / "synth" / "classes", args.steps)
     spec_file = work / "sweep.json"
     spec_file.write_text(json.dumps(spec))
-    head = RayHead.start(work / "ray.log", gcs_port=free_port(), dashboard_port=free_port(), num_cpus=2,
-                         temp_dir=Path(tempfile.mkdtemp(prefix="abray-")))  # fmt: skip
-    port = free_port()
+    gcs, dashboard, port = free_ports(3)
+    head = RayHead.start(work / "ray.log", gcs_port=gcs, dashboard_port=dashboard, num_cpus=2,
+                         reserved_ports=[port], temp_dir=Path(tempfile.mkdtemp(prefix="abray-")))  # fmt: skip
     settings = load_settings(
         data_dir=work, redis_url=None, allowed_dataset_roots=[work], ray_address=head.dashboard_url,
         ray_auth_token=head.token, api_url=f"http://127.0.0.1:{port}", dispatch_poll_seconds=0.5,

@@ -83,7 +83,7 @@ def serve_embedded(args: argparse.Namespace) -> int:
     print(f"starting Ray (logs: {base.data_dir / 'logs' / 'ray-head.log'}) ...", flush=True)
     head = RayHead.start(
         base.data_dir / "logs" / "ray-head.log", gcs_port=args.gcs_port, dashboard_port=args.dashboard_port,
-        num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+        num_cpus=args.num_cpus, num_gpus=args.num_gpus, reserved_ports=[args.port],
     )  # fmt: skip
     overrides: dict[str, Any] = {
         "ray_address": head.dashboard_url,

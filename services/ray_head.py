@@ -15,7 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,22 @@ def _stop_with_parent() -> Callable[[], None] | None:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int, reserved: Collection[int] = ()) -> list[int]:
+    """`count` distinct free ports, none of them `reserved` (picked for another use, not bound yet).
+
+    Each probe stays bound until all are picked: the kernel may hand a port it just released out again.
+    """
+    with ExitStack() as probes:
+        ports: list[int] = []
+        while len(ports) < count:
+            probe = probes.enter_context(socket.socket())
+            probe.bind(("127.0.0.1", 0))
+            if (port := int(probe.getsockname()[1])) not in reserved:
+                ports.append(port)
+        return ports
 
 
 @dataclass
@@ -64,16 +78,20 @@ class RayHead:
         token: str | None = None,
         temp_dir: Path | None = None,
         timeout: float = 180.0,
+        reserved_ports: Collection[int] = (),
     ) -> RayHead:
-        """Start the head and wait until its Jobs API answers and it has reported its resources."""
+        """Start the head and wait until its Jobs API answers and it has reported its resources.
+
+        `reserved_ports`: ports the caller picked for something else (the API) that Ray must not take."""
         token = token or secrets.token_hex(16)
+        client_port, agent_port = free_ports(2, reserved={gcs_port, dashboard_port, *reserved_ports})
         bin_dir = Path(sys.executable).parent
         ray = bin_dir / "ray" if (bin_dir / "ray").exists() else Path("ray")
         command = [
             str(ray), "start", "--head", "--block", "--disable-usage-stats",
             "--node-ip-address=127.0.0.1", f"--port={gcs_port}",
             "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
-            f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
+            f"--ray-client-server-port={client_port}", f"--dashboard-agent-listen-port={agent_port}",
         ]  # fmt: skip
         if num_cpus is not None:
             command.append(f"--num-cpus={num_cpus:g}")

@@ -29,12 +29,13 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ray_head(tmp_path_factory: pytest.TempPathFactory):
     """One local Ray head for the whole session (2 CPUs, dashboard and Jobs API on, token auth, free ports),
     started as `ray start` in its own process group and stopped at the end."""
-    from services.ray_head import RayHead, free_port
+    from services.ray_head import RayHead, free_ports
 
     temp_dir = Path(tempfile.mkdtemp(prefix="abray-"))  # short: Ray's socket paths must fit 107 bytes
     log = tmp_path_factory.mktemp("ray") / "head.log"
+    gcs, dashboard = free_ports(2)
     head = RayHead.start(
-        log, gcs_port=free_port(), dashboard_port=free_port(), num_cpus=2, token=RAY_TOKEN, temp_dir=temp_dir
+        log, gcs_port=gcs, dashboard_port=dashboard, num_cpus=2, token=RAY_TOKEN, temp_dir=temp_dir
     )
     yield head
     head.stop()

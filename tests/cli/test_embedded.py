@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from services.ray_head import free_port
+from services.ray_head import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def port_open(port: int) -> bool:
 
 
 def test_abs_serve_starts_ray_the_api_and_the_dispatcher_and_ctrl_c_stops_them_all(tmp_path: Path):
-    api, dashboard, gcs = free_port(), free_port(), free_port()
+    api, dashboard, gcs = free_ports(3)
     command = [sys.executable, "-m", "cli.main", "serve", f"--port={api}", f"--dashboard-port={dashboard}",
                f"--gcs-port={gcs}", "--num-cpus=1", f"--dataset-root={tmp_path}"]  # fmt: skip
     env = os.environ | {"AB_DATA_DIR": str(tmp_path / "data")}
