@@ -16,6 +16,7 @@ from ab_core.evaluation.table import TABLE_METRICS
 from services.db import Database
 from services.errors import InvalidInputError
 from services.models import Job
+from services.pipelines import checkpoint_of
 from services.records import Principal
 from services.states import JobState
 
@@ -177,9 +178,9 @@ def _backbone_jobs(session: Session, principal: Principal, evaluations: Sequence
     jobs.add(session.execute(select(*_COLUMNS).where(or_(*named), *_visible(principal))).all())
     best_ids, best_paths = set(), set()
     for sweep in (job for job in jobs.by_id.values() if job.kind == "sweep"):
-        if best_id := _best(sweep, "job_id"):
+        if best_id := _best_trial_id(sweep):
             best_ids.add(best_id)
-        elif best_path := _best(sweep, "checkpoint"):
+        elif best_path := checkpoint_of(sweep.kind, sweep.result):
             best_paths.add(_path(best_path))
     best_ids -= jobs.by_id.keys()
     best_paths -= jobs.by_checkpoint.keys()
@@ -203,10 +204,9 @@ class _Jobs:
                 self.by_checkpoint[_path(row.result["checkpoint"])] = row
 
 
-def _best(sweep: Row[Any], key: str) -> str | None:
-    """`key` ("job_id" or "checkpoint") of a sweep's best trial, from its result."""
+def _best_trial_id(sweep: Row[Any]) -> str | None:
     best = (sweep.result or {}).get("best")
-    value = best.get(key) if isinstance(best, dict) else None
+    value = best.get("job_id") if isinstance(best, dict) else None
     return str(value) if value else None
 
 
@@ -249,7 +249,7 @@ def _backbone(section: dict[str, Any], jobs: _Jobs) -> BackboneRecord:
 
 def _sweep_backbone(sweep: Row[Any], arch: str, jobs: _Jobs) -> BackboneRecord:
     """A sweep's best trial; the sweep itself (its trial method) while that trial cannot be found."""
-    best_id, best_path = _best(sweep, "job_id"), _best(sweep, "checkpoint")
+    best_id, best_path = _best_trial_id(sweep), checkpoint_of(sweep.kind, sweep.result)
     trial = jobs.by_id.get(best_id) if best_id else None
     if trial is None and best_path:
         trial = jobs.by_checkpoint.get(_path(best_path))

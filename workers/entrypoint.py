@@ -1,11 +1,12 @@
 """`python -m workers.entrypoint <job id>`: the driver of one service job's Ray job.
 
-Loads the job over the internal API, re-validates the spec, runs it with `workers.trainer.fit` (progress
-posted from the Ray Train controller), then registers the artifacts and posts the result. A user error (an
-invalid spec, bad or missing data, a crash in the method) is posted as a final failure with the message
-and the traceback's tail. Anything else (a node or worker lost for good) exits non-zero without posting:
-the dispatcher sees the Ray job fail and retries the job as a new attempt, which resumes from the last
-checkpoint (the Ray Train run is named after the job id). A sweep runs `workers.sweep` instead.
+Loads the job over the internal API, re-validates the spec, fits it with a TorchTrainer from
+`workers.trainer` (progress posted from the Ray Train controller), then registers the artifacts and posts
+the result. A user error (an invalid spec, bad or missing data, a crash in the method) is posted as a final
+failure with the message and the traceback's tail. Anything else (a node or worker lost for good) exits
+non-zero without posting: the dispatcher sees the Ray job fail and retries the job as a new attempt, which
+resumes from the last checkpoint (the Ray Train run is named after the job id).
+A sweep runs `workers.sweep` instead.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_sweep(api, spec, Path(job["storage_dir"]))
     from ray.train import TrainingFailedError
 
-    from workers.trainer import fit
+    from workers.trainer import build_trainer
 
     storage_root = Path(job["storage_dir"]).parent  # the run dir <storage root>/<job id> is the job's dir
     try:
-        result = fit(spec, api.job_id, storage_root, ApiProgress(api), MAX_WORKER_RESTARTS)
+        result = build_trainer(spec, api.job_id, storage_root, ApiProgress(api), MAX_WORKER_RESTARTS).fit()
     except TrainingFailedError as error:
         cause = user_cause(error)
         if cause is None:

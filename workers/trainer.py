@@ -1,4 +1,5 @@
-"""Build and fit the TorchTrainer of one job: scaling from the spec, the job id as the run name."""
+"""The TorchTrainer of one job: scaling from the spec, the job id as the run name (a rerun with the same job
+id resumes from the run's last checkpoint)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ray.train import CheckpointConfig, FailureConfig, Result, RunConfig, ScalingConfig, UserCallback
+from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
 from ray.train.torch import TorchTrainer
 
 from ab_core.specs import JobSpec
@@ -55,14 +56,3 @@ def build_trainer(
         ),
     )
 
-
-def fit(
-    spec: JobSpec,
-    job_id: str,
-    storage_path: Path,
-    progress: Progress | None = None,
-    max_failures: int = 2,
-    callbacks: list[UserCallback] | None = None,
-) -> Result:
-    """Run the job on the cluster `ray.init` connected to; a rerun with the same job id resumes."""
-    return build_trainer(spec, job_id, storage_path, progress, max_failures, callbacks).fit()

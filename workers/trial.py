@@ -21,7 +21,7 @@ from ab_core.sweeps import SweepSpec
 from workers.api_client import ApiProgress, WorkerApi
 from workers.failures import MAX_WORKER_RESTARTS, fail_for_user, is_infrastructure, user_cause
 from workers.outputs import objective_metrics_of, register_outputs
-from workers.trainer import fit
+from workers.trainer import build_trainer
 
 
 def run_trial(config: dict[str, Any], sweep: dict[str, Any], sweep_id: str, storage_root: str) -> None:
@@ -56,8 +56,9 @@ class StageFailedError(RuntimeError):
 def fit_stage(spec: JobSpec, api: WorkerApi, storage_root: Path, to_tune: bool) -> dict[str, Any]:
     """Fit one stage as the job `api` names; its outputs registered, its result returned (not posted)."""
     callbacks = [TuneReportCallback()] if to_tune else []
+    trainer = build_trainer(spec, api.job_id, storage_root, ApiProgress(api), MAX_WORKER_RESTARTS, callbacks)
     try:
-        result = fit(spec, api.job_id, storage_root, ApiProgress(api), MAX_WORKER_RESTARTS, callbacks)
+        result = trainer.fit()
     except TrainingFailedError as error:
         cause = user_cause(error)
         if cause is None:

@@ -12,7 +12,7 @@ import ray
 
 from ab_core.checkpoints import BACKBONE_FILE, read_meta
 from ab_core.specs import parse_spec
-from workers.trainer import fit
+from workers.trainer import build_trainer
 
 
 class ProgressFile:
@@ -59,7 +59,7 @@ def spec(synth_root: Path, steps: int):
 
 def test_a_pretraining_reports_progress_and_persists_its_checkpoint(ray_cluster, synth_root, tmp_path):
     progress = ProgressFile(tmp_path / "progress.jsonl")
-    result = fit(spec(synth_root, 2), "job-fit", tmp_path / "storage", progress)
+    result = build_trainer(spec(synth_root, 2), "job-fit", tmp_path / "storage", progress).fit()
     assert [m["step"] for m in progress.lines()] == [1, 2]
     assert result.checkpoint is not None
     assert Path(result.checkpoint.path, BACKBONE_FILE).is_file()
@@ -68,7 +68,7 @@ def test_a_pretraining_reports_progress_and_persists_its_checkpoint(ray_cluster,
 
 def test_a_killed_worker_restarts_and_resumes_from_its_last_checkpoint(ray_cluster, synth_root, tmp_path):
     progress = ProgressFile(tmp_path / "progress.jsonl", kill_at=2)
-    result = fit(spec(synth_root, 4), "job-killed", tmp_path / "storage", progress)
+    result = build_trainer(spec(synth_root, 4), "job-killed", tmp_path / "storage", progress).fit()
     steps = [m["step"] for m in progress.lines()]
     assert steps[:2] == [1, 2] and steps[-2:] == [3, 4]
     assert len({m["worker_pid"] for m in progress.lines()}) == 2  # a new worker took over
