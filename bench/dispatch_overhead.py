@@ -17,11 +17,9 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.02
 
 
@@ -71,51 +69,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    import httpx
-
-    from api.app import create_app
-    from cli.embedded import serving_in_thread
-    from services.dispatcher import Dispatcher
-    from services.plane import ControlPlane
-    from services.ray_head import RayHead, free_ports
-    from services.ray_jobs import RayJobs
-    from services.settings import load_settings
+    from embedded_service import embedded_service
 
     work = Path(tempfile.mkdtemp(prefix="abbench-"))
     entrypoint = f"{sys.executable} {Path(__file__).resolve()} --trivial-job"
-    gcs, dashboard, port = free_ports(3)
-    head = RayHead.start(work / "ray.log", gcs_port=gcs, dashboard_port=dashboard, num_cpus=2,
-                         reserved_ports=[port], temp_dir=Path(tempfile.mkdtemp(prefix="abray-")))  # fmt: skip
-    settings = load_settings(
-        data_dir=work, redis_url=None, allowed_dataset_roots=[work], ray_address=head.dashboard_url,
-        ray_auth_token=head.token, api_url=f"http://127.0.0.1:{port}", worker_entrypoint=entrypoint,
-        dispatch_poll_seconds=0.5,  # wake-ups come from the in-process bus, as in `abs serve`
-    )  # fmt: skip
-    plane = ControlPlane.build(settings)
-    plane.migrate()
-    ray, stop = RayJobs(head.dashboard_url, head.token), threading.Event()
-    dispatcher = threading.Thread(target=Dispatcher(plane, RayJobs(head.dashboard_url, head.token)).run,
-                                  args=(stop,), daemon=True)  # fmt: skip
-    dispatcher.start()
     spec = {"kind": "pretrain", "method": {"method": "simclr"},
             "data": {"dataset": "image_folder", "root": str(work / "unused")}}  # fmt: skip
     direct: list[tuple[float, float]] = []
     service: list[tuple[float, float]] = []
-    try:
-        with serving_in_thread(create_app(settings, plane), port=port) as url:
-            headers = {"Authorization": f"Bearer {plane.tokens.create('bench')}"}
-            with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-                direct_round(ray, -1, entrypoint), service_round(http, spec)  # warm both paths once
-                for index in range(args.rounds):
-                    direct.append(direct_round(ray, index, entrypoint))
-                    service.append(service_round(http, spec))
-    finally:
-        stop.set()
-        dispatcher.join(timeout=10)
-        ray.close()
-        head.stop()
-        plane.close()
+    # wake-ups come from the in-process bus, as in `abs serve`
+    with embedded_service(work, worker_entrypoint=entrypoint, dispatch_poll_seconds=0.5) as embedded:
+        direct_round(embedded.ray, -1, entrypoint), service_round(embedded.http, spec)  # warm both paths once
+        for index in range(args.rounds):
+            direct.append(direct_round(embedded.ray, index, entrypoint))
+            service.append(service_round(embedded.http, spec))
     for position, figure in enumerate(("submit_to_running_s", "submit_to_terminal_s")):
         ray_s = statistics.median(pair[position] for pair in direct)
         service_s = statistics.median(pair[position] for pair in service)

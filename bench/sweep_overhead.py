@@ -18,7 +18,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -100,50 +99,21 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps per trial")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    import httpx
+    from embedded_service import embedded_service
 
     from ab_core.data.synth import generate
-    from api.app import create_app
-    from cli.embedded import serving_in_thread
-    from services.dispatcher import Dispatcher
-    from services.plane import ControlPlane
-    from services.ray_head import RayHead, free_ports
-    from services.ray_jobs import RayJobs
-    from services.settings import load_settings
 
     work = Path(tempfile.mkdtemp(prefix="abbench-"))
     generate(work / "synth", seed=0, size=32, per_category=8)
     spec = sweep_spec(work / "synth" / "classes", args.steps)
     spec_file = work / "sweep.json"
     spec_file.write_text(json.dumps(spec))
-    gcs, dashboard, port = free_ports(3)
-    head = RayHead.start(work / "ray.log", gcs_port=gcs, dashboard_port=dashboard, num_cpus=2,
-                         reserved_ports=[port], temp_dir=Path(tempfile.mkdtemp(prefix="abray-")))  # fmt: skip
-    settings = load_settings(
-        data_dir=work, redis_url=None, allowed_dataset_roots=[work], ray_address=head.dashboard_url,
-        ray_auth_token=head.token, api_url=f"http://127.0.0.1:{port}", dispatch_poll_seconds=0.5,
-    )  # fmt: skip
-    plane = ControlPlane.build(settings)
-    plane.migrate()
-    ray, stop = RayJobs(head.dashboard_url, head.token), threading.Event()
-    dispatcher = threading.Thread(target=Dispatcher(plane, RayJobs(head.dashboard_url, head.token)).run,
-                                  args=(stop,), daemon=True)  # fmt: skip
-    dispatcher.start()
     bare: list[float] = []
     service: list[float] = []
-    try:
-        with serving_in_thread(create_app(settings, plane), port=port) as url:
-            headers = {"Authorization": f"Bearer {plane.tokens.create('bench')}"}
-            with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-                for index in range(args.rounds):  # alternate, so drift hits both alike
-                    bare.append(bare_round(ray, index, spec_file, work))
-                    service.append(service_round(http, spec))
-    finally:
-        stop.set()
-        dispatcher.join(timeout=10)
-        ray.close()
-        head.stop()
-        plane.close()
+    with embedded_service(work, dispatch_poll_seconds=0.5) as embedded:
+        for index in range(args.rounds):  # alternate, so drift hits both alike
+            bare.append(bare_round(embedded.ray, index, spec_file, work))
+            service.append(service_round(embedded.http, spec))
     bare_s, service_s = statistics.median(bare), statistics.median(service)
     print(json.dumps({"bench": "sweep_overhead", "figure": "submit_to_terminal_s", "rounds": args.rounds,
                       "trials": len(TEMPERATURES), "steps_per_trial": args.steps,

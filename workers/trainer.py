@@ -55,4 +55,3 @@ def build_trainer(
             callbacks=([ProgressCallback(progress)] if progress else []) + (callbacks or []),
         ),
     )
-
