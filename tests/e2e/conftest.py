@@ -148,5 +148,14 @@ def pretrain_spec(synth_root: Path, steps: int, **data: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def padim_spec(synth_root: Path) -> dict[str, Any]:
+    return {
+        "kind": "evaluate",
+        "method": {"method": "padim", "n_features": 20},
+        "data": {"dataset": "mvtec", "root": str(synth_root / "mvtec"), "categories": ["tile"],
+                 "resize": 32, "crop": 32, "batch_size": 4},
+    }  # fmt: skip
+
+
 def state_events(events: list[dict[str, Any]]) -> list[tuple[int, str]]:
     return [(event["attempt"], event["data"]["state"]) for event in events if event["kind"] == "state"]

@@ -10,20 +10,14 @@ from pathlib import Path
 import yaml
 
 from cli.main import main as abs_main
-from tests.e2e.conftest import Service, pretrain_spec, state_events
+from tests.e2e.conftest import Service, padim_spec, pretrain_spec, state_events
 
 
 def test_a_pretraining_then_a_padim_evaluation_from_that_job_run_on_ray(
     service: Service, dispatcher, synth_root: Path, tmp_path: Path, capsys
 ):
     simclr = service.submit(pretrain_spec(synth_root, steps=2))
-    padim = {
-        "kind": "evaluate",
-        "method": {"method": "padim", "n_features": 20},
-        "data": {"dataset": "mvtec", "root": str(synth_root / "mvtec"), "categories": ["tile"],
-                 "resize": 32, "crop": 32, "batch_size": 4},
-        "backbone": {"from_job": simclr},
-    }  # fmt: skip
+    padim = padim_spec(synth_root) | {"backbone": {"from_job": simclr}}
     (tmp_path / "padim.yaml").write_text(yaml.safe_dump(padim))
     flags = ["--url", service.url, "--token", service.token]
     assert abs_main(["submit", str(tmp_path / "padim.yaml"), *flags]) == 0

@@ -12,20 +12,11 @@ from typing import Any
 import yaml
 
 from cli.main import main as abs_main
-from tests.e2e.conftest import Service, pretrain_spec
+from tests.e2e.conftest import Service, padim_spec, pretrain_spec
 
 
 def sweep_spec(trial: dict[str, Any], space: dict[str, Any], **rest: Any) -> dict[str, Any]:
     return {"kind": "sweep", "trial": trial, "space": space, **rest}
-
-
-def padim_spec(synth_root: Path) -> dict[str, Any]:
-    return {
-        "kind": "evaluate",
-        "method": {"method": "padim", "n_features": 20},
-        "data": {"dataset": "mvtec", "root": str(synth_root / "mvtec"), "categories": ["tile"],
-                 "resize": 32, "crop": 32, "batch_size": 4},
-    }  # fmt: skip
 
 
 def children(service: Service, parent: str) -> list[dict[str, Any]]:
