@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel
 
 Role = Literal["pretrain", "evaluate"]
+Task = Literal["representation", "anomaly", "classification"]  # what a run produces and how it is scored
 
 
 @dataclass(frozen=True)
@@ -23,22 +24,37 @@ class MethodEntry:
     build: Callable[..., Any]
     summary: str
     metrics: tuple[str, ...] = ()  # what it reports besides loss and lr (a sweep may rank by these)
+    task: Task = "representation"  # pretrainers: a backbone; evaluators: anomaly maps or class scores
+    archs: tuple[str, ...] | None = None  # the backbone archs it can use; None: every one
+
+    def arch_problem(self, arch: str) -> str | None:
+        """A `backbone.arch: ...` line when this method cannot use `arch`, else None."""
+        if self.archs is None or arch in self.archs:
+            return None
+        return f"backbone.arch: method {self.name!r} cannot use {arch!r}; accepted: {', '.join(self.archs)}"
 
 
 _ENTRIES: dict[str, MethodEntry] = {}
 
 
 def register(
-    role: Role, params: type[BaseModel], summary: str, metrics: tuple[str, ...] = ()
+    role: Role,
+    params: type[BaseModel],
+    summary: str,
+    metrics: tuple[str, ...] = (),
+    task: Task | None = None,
+    archs: tuple[str, ...] | None = None,
 ) -> Callable[[Callable], Callable]:
-    """Decorator for a method's builder: `@register("pretrain", SimCLRParams, "...")`; `metrics`: the
-    names its `step_metrics` report."""
+    """Decorator for a method's builder: `@register("pretrain", SimCLRParams, "...")`. `metrics`: the
+    names its `step_metrics` report; `task`: "anomaly" (default of evaluators) or "classification";
+    `archs`: the backbone archs it accepts, when not all of them."""
+    task = task or ("representation" if role == "pretrain" else "anomaly")
     (name,) = get_args(params.model_fields["method"].annotation)  # Literal["name"]
 
     def decorate(build: Callable) -> Callable:
         if name in _ENTRIES and _ENTRIES[name].build is not build:
             raise ValueError(f"method {name!r} is registered twice")
-        _ENTRIES[name] = MethodEntry(name, role, params, build, summary, metrics)
+        _ENTRIES[name] = MethodEntry(name, role, params, build, summary, metrics, task, archs)
         return build
 
     return decorate

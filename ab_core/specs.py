@@ -64,9 +64,12 @@ class JobSpec(StrictModel):
 
     @model_validator(mode="after")
     def _kind_matches_method(self) -> JobSpec:
-        role = registry.get(self.method.method).role
-        if role != self.kind:
-            raise ValueError(f"method {self.method.method!r} is a {role} method; kind must be {role!r}")
+        entry = registry.get(self.method.method)
+        if entry.role != self.kind:
+            raise ValueError(f"method {entry.name!r} is a {entry.role} method; kind must be {entry.role!r}")
+        problem = entry.arch_problem(self.backbone.arch)
+        if problem:
+            raise ValueError(problem)
         return self
 
     def spec_hash(self) -> str:

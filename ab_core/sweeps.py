@@ -220,7 +220,7 @@ def objective_metrics(spec: JobSpec) -> tuple[str, ...]:
     """The metrics a spec's run reports, any of which a sweep may rank trials by."""
     if spec.kind == "pretrain":
         return PRETRAIN_METRICS + registry.get(spec.method.method).metrics
-    if getattr(spec.method, "task", "anomaly") == "classification":
+    if registry.get(spec.method.method).task == "classification":
         return CLASSIFIER_METRICS
     return tuple(TABLE_METRICS)
 

@@ -8,6 +8,7 @@ scikit-learn and scipy are imported inside the functions: they are slow to impor
 from __future__ import annotations
 
 import numpy as np
+from torch import Tensor
 
 AUPRO_FPR_LIMIT = 0.3
 
@@ -84,3 +85,10 @@ def aupro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = AUPRO_FPR_LIMI
         xs = np.r_[xs, fpr_limit]
     area = float(np.sum(np.diff(xs) * (ys[1:] + ys[:-1]) / 2))  # trapezoid rule
     return min(max(area / fpr_limit, 0.0), 1.0)
+
+
+def top_k_accuracy(logits: Tensor, labels: Tensor, k: int) -> float:
+    """Fraction of rows whose label is among the k highest logits (k capped at the class count)."""
+    k = min(k, logits.shape[1])
+    hits = (logits.topk(k, dim=1).indices == labels.unsqueeze(1)).any(dim=1)
+    return float(hits.float().mean())

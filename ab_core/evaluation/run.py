@@ -57,7 +57,7 @@ def evaluate(spec: JobSpec, out_dir: Path, report: Callable[..., None], device: 
         "code_version": code_version(),
     }
     prints: dict[str, str] = {}  # "<category>/<split>" -> that dataset's fingerprint (not the dataset: freed)
-    if getattr(spec.method, "task", "anomaly") == "classification":
+    if entry.task == "classification":
         body = _classify(spec, entry, out_dir, report, device, prints)
     else:
         body = _detect_anomalies(spec, entry, out_dir, report, device, prints)
@@ -136,7 +136,7 @@ def _one_category(spec: JobSpec, entry: registry.MethodEntry, category: str, fol
 def _classify(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
               report: Callable[..., None], device: torch.device,
               prints: dict[str, str]) -> dict[str, Any]:
-    from ab_core.methods.linear_probe import top_k_accuracy
+    from ab_core.evaluation.metrics import top_k_accuracy
 
     train = open_dataset(spec.data, "train", None, spec.seed)
     test = open_dataset(spec.data, "test", None, spec.seed)

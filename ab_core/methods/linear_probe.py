@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from ab_core.components.encoder import changed_entries, frozen_backbone, prepare, state_snapshot
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import AbError, DataError
-from ab_core.evaluation.encoder import changed_entries, frozen_backbone, prepare, state_snapshot
-from ab_core.models.backbone import FEATURE_DIM, ResNetBackbone
+from ab_core.models.backbone import ResNetBackbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
 
 
 class LinearProbeParams(StrictModel):
-    task: ClassVar[str] = "classification"  # how the evaluation runner scores it
     method: Literal["linear_probe"] = "linear_probe"
     optimizer: Literal["sgd", "lbfgs"] = Field("sgd", description="sgd with momentum, or full-batch L-BFGS")
     epochs: int = Field(100, ge=1, le=10_000, description="sgd: passes over the features; lbfgs: iterations")
@@ -44,9 +43,9 @@ class LinearProbe:
 
     def __init__(self, encoder: ResNetBackbone, params: LinearProbeParams, ctx: BuildContext):
         self.encoder, self.params, self.ctx = encoder, params, ctx
-        self.classifier = nn.Linear(FEATURE_DIM, ctx.num_classes).to(ctx.device)
-        self.feature_mean = torch.zeros(FEATURE_DIM, device=ctx.device)
-        self.feature_std = torch.ones(FEATURE_DIM, device=ctx.device)
+        self.classifier = nn.Linear(encoder.feature_dim, ctx.num_classes).to(ctx.device)
+        self.feature_mean = torch.zeros(encoder.feature_dim, device=ctx.device)
+        self.feature_std = torch.ones(encoder.feature_dim, device=ctx.device)
 
     @torch.no_grad()
     def features(self, images: Tensor) -> Tensor:
@@ -113,13 +112,7 @@ class LinearProbe:
         return {"logits": self.classifier(standardised)}  # (B, C)
 
 
-def top_k_accuracy(logits: Tensor, labels: Tensor, k: int) -> float:
-    """Fraction of rows whose label is among the k highest logits (k capped at the class count)."""
-    k = min(k, logits.shape[1])
-    hits = (logits.topk(k, dim=1).indices == labels.unsqueeze(1)).any(dim=1)
-    return float(hits.float().mean())
-
-
-@register("evaluate", LinearProbeParams, "linear probe: top-1 / top-5 of a linear layer on frozen features")
+@register("evaluate", LinearProbeParams, "linear probe: top-1 / top-5 of a linear layer on frozen features",
+          task="classification")
 def build(params: LinearProbeParams, ctx: BuildContext) -> LinearProbe:
     return LinearProbe(frozen_backbone(ctx), params, ctx)

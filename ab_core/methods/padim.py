@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from ab_core.components.anomaly_map import image_scores, to_image_size
+from ab_core.components.encoder import frozen_backbone, prepare
+from ab_core.components.gaussian import StreamingGaussian
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import DataError
-from ab_core.evaluation.anomaly_map import image_scores, to_image_size
-from ab_core.evaluation.encoder import frozen_backbone, prepare
-from ab_core.evaluation.gaussian import StreamingGaussian
-from ab_core.models.backbone import CHANNELS, ResNetBackbone
+from ab_core.models.backbone import ResNetBackbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
 
@@ -23,7 +23,6 @@ PADIM_LAYERS = ("layer1", "layer2", "layer3")
 
 
 class PadimParams(StrictModel):
-    task: ClassVar[str] = "anomaly"  # how the evaluation runner scores it
     method: Literal["padim"] = "padim"
     n_features: int = Field(100, ge=1, le=448, description="random channel subset of the 448 (r18/r34)")
     eps: float = Field(0.01, gt=0, le=10, description="added to the covariance diagonal")
@@ -47,7 +46,7 @@ class PadimModel(nn.Module):
     def __init__(self, backbone: ResNetBackbone, n_features: int, eps: float, blur_sigma: float, seed: int):
         super().__init__()
         self.backbone = backbone
-        total = sum(CHANNELS[name] for name in PADIM_LAYERS)
+        total = sum(backbone.channels[name] for name in PADIM_LAYERS)
         if n_features > total:
             raise ValueError(f"n_features {n_features} exceeds the {total} channels of layers 1-3")
         generator = torch.Generator().manual_seed(seed)
@@ -65,7 +64,7 @@ class PadimModel(nn.Module):
         size = features["layer1"].shape[-2:]
         maps, offset = [], 0
         for name in PADIM_LAYERS:  # same result as concatenating all 448 channels, then selecting
-            width = CHANNELS[name]
+            width = self.backbone.channels[name]
             picked = self.channels[(self.channels >= offset) & (self.channels < offset + width)] - offset
             selected = features[name].index_select(1, picked)
             maps.append(selected if selected.shape[-2:] == size else F.interpolate(selected, size=size))

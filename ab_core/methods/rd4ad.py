@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from ab_core.components.anomaly_map import gaussian_blur, image_scores
+from ab_core.components.encoder import frozen_backbone, prepare
+from ab_core.components.reverse_distillation import DECODER_BLOCKS, MirroredDecoder, OneClassBottleneck
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import DataError
-from ab_core.evaluation.anomaly_map import gaussian_blur, image_scores
-from ab_core.evaluation.encoder import frozen_backbone, prepare
-from ab_core.evaluation.reverse_distillation import MirroredDecoder, OneClassBottleneck
 from ab_core.models.backbone import ResNetBackbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
@@ -23,7 +23,6 @@ TEACHER_LAYERS = ("layer1", "layer2", "layer3")
 
 
 class Rd4adParams(StrictModel):
-    task: ClassVar[str] = "anomaly"  # how the evaluation runner scores it
     method: Literal["rd4ad"] = "rd4ad"
     epochs: int = Field(200, ge=1, le=10_000, description="passes over the normal training images")
     lr: float = Field(0.005, gt=0, le=1, description="Adam, betas (0.5, 0.999) as in the paper")
@@ -122,7 +121,8 @@ class Rd4adEvaluator:
         return {"image_score": image_scores(maps), "anomaly_map": maps}
 
 
-@register("evaluate", Rd4adParams, "RD4AD: reverse distillation into a one-class bottleneck and decoder")
+@register("evaluate", Rd4adParams, "RD4AD: reverse distillation into a one-class bottleneck and decoder",
+          archs=tuple(DECODER_BLOCKS))
 def build(params: Rd4adParams, ctx: BuildContext) -> Rd4adEvaluator:
     model = ReverseDistillation(frozen_backbone(ctx), params.blur_sigma)
     return Rd4adEvaluator(model.to(ctx.device), params, ctx)

@@ -12,7 +12,7 @@ from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.augment import simclr_views
 from ab_core.distributed import all_gather_with_grad
 from ab_core.losses.ntxent import NTXentLoss
-from ab_core.models.backbone import FEATURE_DIM, build_backbone
+from ab_core.models.backbone import build_backbone
 from ab_core.models.heads import ProjectionHead
 from ab_core.params import StrictModel
 from ab_core.registry import register
@@ -38,7 +38,7 @@ class SimCLRPretrainer(Pretrainer):
         self.params = params
         self.mean, self.std = ctx.data.mean, ctx.data.std
         self.backbone = build_backbone(ctx.backbone)
-        self.projection = ProjectionHead(FEATURE_DIM, params.hidden_dim, params.out_dim)
+        self.projection = ProjectionHead(self.backbone.feature_dim, params.hidden_dim, params.out_dim)
         # data-parallel: negatives come from every worker's batch, with gradients
         gather = all_gather_with_grad if ctx.world.size > 1 else None
         self.loss = NTXentLoss(params.temperature, gather=gather, rank=ctx.world.rank)

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.augment import normalize
 from ab_core.errors import DataError
-from ab_core.models.backbone import FEATURE_DIM, build_backbone
+from ab_core.models.backbone import build_backbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
 
@@ -51,7 +51,7 @@ class SupervisedPretrainer(Pretrainer):
         self.params = params
         self.mean, self.std = ctx.data.mean, ctx.data.std
         self.backbone = build_backbone(ctx.backbone)
-        self.classifier = nn.Linear(FEATURE_DIM, ctx.num_classes)
+        self.classifier = nn.Linear(self.backbone.feature_dim, ctx.num_classes)
         self._last: tuple[Tensor, Tensor] | None = None  # (logits, labels) of the last step, detached
 
     def training_step(self, batch: Batch) -> Tensor:

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.augment import normalize, simclr_views
 from ab_core.data.defects import blended_patch, cutpaste
-from ab_core.models.backbone import FEATURE_DIM, build_backbone
+from ab_core.models.backbone import build_backbone
 from ab_core.models.heads import ProjectionHead
 from ab_core.params import StrictModel
 from ab_core.registry import register
@@ -45,7 +45,7 @@ class TripletPretrainer(Pretrainer):
         self.params = params
         self.mean, self.std = ctx.data.mean, ctx.data.std
         self.backbone = build_backbone(ctx.backbone)
-        head = ProjectionHead(FEATURE_DIM, params.hidden_dim, params.out_dim)
+        head = ProjectionHead(self.backbone.feature_dim, params.hidden_dim, params.out_dim)
         self.projection = head if params.projection else nn.Identity()
         self.loss = nn.TripletMarginLoss(margin=params.margin, p=2.0)
         self._last: tuple[Tensor, Tensor] | None = None  # (d(a, p), d(a, n)) of the last step, detached

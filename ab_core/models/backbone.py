@@ -1,4 +1,4 @@
-"""ResNet18 / ResNet34 backbones: torchvision's parameter names, fc = Identity, taps on layers 1-4."""
+"""ResNet backbones: torchvision's parameter names, fc = Identity, taps on layers 1-4 (see `archs`)."""
 
 from __future__ import annotations
 
@@ -6,32 +6,33 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import ResNet18_Weights, ResNet34_Weights
-from torchvision.models.resnet import BasicBlock, ResNet
+from torchvision.models.resnet import ResNet
 
 from ab_core.checkpoints import read_backbone_state
 from ab_core.errors import CheckpointError
+from ab_core.models.archs import ARCHS, arch
 from ab_core.spec_sections import BackboneSpec
 
 LAYERS = ("layer1", "layer2", "layer3", "layer4")
-_BLOCKS = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
-_IMAGENET = {"resnet18": ResNet18_Weights.IMAGENET1K_V1, "resnet34": ResNet34_Weights.IMAGENET1K_V1}
-CHANNELS = {"layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512}
-FEATURE_DIM = 512
 
 
 class ResNetBackbone(ResNet):
-    """A torchvision ResNet whose state dict is torchvision's minus `fc`; `forward` gives pooled features."""
+    """A torchvision ResNet whose state dict is torchvision's minus `fc`; `forward` gives pooled features.
 
-    def __init__(self, arch: str = "resnet18"):
-        if arch not in _BLOCKS:
-            raise ValueError(f"unknown arch {arch!r}; accepted: {', '.join(_BLOCKS)}")
-        super().__init__(BasicBlock, _BLOCKS[arch])
-        self.arch = arch
+    `channels[layer]` is each tap's width and `feature_dim` the pooled width, both from the arch.
+    """
+
+    def __init__(self, arch_name: str = "resnet18"):
+        layout = arch(arch_name)
+        super().__init__(layout.block, list(layout.layers), width_per_group=layout.width_per_group)  # type: ignore[arg-type]
+        self.arch = arch_name
+        self.channels = dict(layout.channels)
+        self.feature_dim = layout.feature_dim
         self.fc = nn.Identity()
 
     def features(self, x: Tensor, layers: Sequence[str] = LAYERS) -> dict[str, Tensor]:
-        """Feature maps of the named layers, e.g. layer1 (B, 64, H/4, W/4) ... layer4 (B, 512, H/32, W/32)."""
+        """Feature maps of the named layers, e.g. layer1 (B, 64, H/4, W/4) ... layer4 (B, 512, H/32, W/32)
+        for ResNet-18."""
         out: dict[str, Tensor] = {}
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for name in LAYERS:
@@ -43,8 +44,16 @@ class ResNetBackbone(ResNet):
         return out
 
 
-def arch_of_state(state: dict[str, Tensor]) -> str:
-    return "resnet34" if "layer1.2.conv1.weight" in state else "resnet18"
+def _shapes(arch_name: str) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):  # no memory, no init cost
+        model = ResNetBackbone(arch_name)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def arch_of_state(state: dict[str, Tensor]) -> str | None:
+    """The arch whose parameter names and shapes the state dict has exactly (fc ignored), else None."""
+    found = {k: tuple(v.shape) for k, v in state.items() if not k.startswith("fc.")}
+    return next((name for name in ARCHS if _shapes(name) == found), None)
 
 
 def load_weights(model: ResNetBackbone, weights: str) -> None:
@@ -57,9 +66,8 @@ def load_weights(model: ResNetBackbone, weights: str) -> None:
         state = read_backbone_state(weights)
         found = arch_of_state(state)
         if found != model.arch:
-            raise CheckpointError(
-                f"weights {weights!r} are a {found} backbone but the spec asks for {model.arch}"
-            )
+            what = f"a {found} backbone" if found else "no backbone of a known arch"
+            raise CheckpointError(f"weights {weights!r} are {what} but the spec asks for {model.arch}")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -68,13 +76,16 @@ def load_weights(model: ResNetBackbone, weights: str) -> None:
         )
 
 
-def _imagenet_state(arch: str) -> dict[str, Tensor]:
-    weights = _IMAGENET[arch]
+def _imagenet_state(arch_name: str) -> dict[str, Tensor]:
+    weights = arch(arch_name).imagenet
+    if weights is None:
+        raise CheckpointError(f"there are no ImageNet weights for {arch_name}; give weights: 'none' or a "
+                              "checkpoint directory")
     try:
         return weights.get_state_dict(progress=False)
     except Exception as error:  # URLError, OSError, ...: offline
         raise CheckpointError(
-            f"ImageNet weights for {arch} are not on disk and cannot be downloaded ({error}); "
+            f"ImageNet weights for {arch_name} are not on disk and cannot be downloaded ({error}); "
             f"place {weights.url.rsplit('/', 1)[-1]} in {torch.hub.get_dir()}/checkpoints "
             "or give weights: 'none' or a checkpoint directory"
         ) from None

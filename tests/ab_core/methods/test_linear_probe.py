@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from ab_core.contracts import Batch, BuildContext
-from ab_core.methods.linear_probe import EncoderChangedError, LinearProbeParams, build, top_k_accuracy
+from ab_core.evaluation.metrics import top_k_accuracy
+from ab_core.methods.linear_probe import EncoderChangedError, LinearProbeParams, build
 from ab_core.specs import BackboneSpec, DataSpec
 
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from ab_core.components.reverse_distillation import MirroredDecoder, OneClassBottleneck
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import DataError
-from ab_core.evaluation.reverse_distillation import MirroredDecoder, OneClassBottleneck
 from ab_core.methods.rd4ad import Rd4adParams, build, cosine_distance_loss
 from ab_core.models.backbone import ResNetBackbone
 from ab_core.specs import BackboneSpec, DataSpec

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ab_core.evaluation.anomaly_map import gaussian_blur, gaussian_kernel1d, image_scores, to_image_size
+from ab_core.components.anomaly_map import gaussian_blur, gaussian_kernel1d, image_scores, to_image_size
 
 
 def test_gaussian_blur_matches_scipy_with_mirrored_borders():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ab_core.evaluation.gaussian import StreamingGaussian
+from ab_core.components.gaussian import StreamingGaussian
 
 
 def test_streaming_covariance_equals_the_batch_covariance():
