@@ -26,6 +26,7 @@ class MethodEntry:
     metrics: tuple[str, ...] = ()  # what it reports besides loss and lr (a sweep may rank by these)
     task: Task = "representation"  # pretrainers: a backbone; evaluators: anomaly maps or class scores
     archs: tuple[str, ...] | None = None  # the backbone archs it can use; None: every one
+    check: Callable[[Any], list[str]] | None = None  # (JobSpec) -> "field: what" lines across sections
 
     def arch_problem(self, arch: str) -> str | None:
         """A `backbone.arch: ...` line when this method cannot use `arch`, else None."""
@@ -44,17 +45,20 @@ def register(
     metrics: tuple[str, ...] = (),
     task: Task | None = None,
     archs: tuple[str, ...] | None = None,
+    check: Callable[[Any], list[str]] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Decorator for a method's builder: `@register("pretrain", SimCLRParams, "...")`. `metrics`: the
     names its `step_metrics` report; `task`: "anomaly" (default of evaluators) or "classification";
-    `archs`: the backbone archs it accepts, when not all of them."""
+    `archs`: the backbone archs it accepts, when not all of them; `check`: a function of the whole
+    `JobSpec` returning one `field: what` line per problem its params' own validators cannot see
+    (e.g. `method.queue_size` vs `data.batch_size`); each becomes a 422 line."""
     task = task or ("representation" if role == "pretrain" else "anomaly")
     (name,) = get_args(params.model_fields["method"].annotation)  # Literal["name"]
 
     def decorate(build: Callable) -> Callable:
         if name in _ENTRIES and _ENTRIES[name].build is not build:
             raise ValueError(f"method {name!r} is registered twice")
-        _ENTRIES[name] = MethodEntry(name, role, params, build, summary, metrics, task, archs)
+        _ENTRIES[name] = MethodEntry(name, role, params, build, summary, metrics, task, archs, check)
         return build
 
     return decorate

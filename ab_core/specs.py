@@ -70,6 +70,8 @@ class JobSpec(StrictModel):
         problem = entry.arch_problem(self.backbone.arch)
         if problem:
             raise ValueError(problem)
+        if entry.check is not None and (problems := entry.check(self)):
+            raise ValueError("\n".join(problems))
         return self
 
     def spec_hash(self) -> str:
