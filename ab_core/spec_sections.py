@@ -13,12 +13,25 @@ from ab_core.params import StrictModel
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+FOLDER_FIELDS = ("normal_dir", "abnormal_dir", "mask_dir", "normal_test_dir", "extensions")
 
 
 class DataSpec(StrictModel):
-    dataset: Literal["image_folder", "mvtec", "stl10", "cifar10"]
+    dataset: Literal[
+        "image_folder", "mvtec", "stl10", "cifar10", "visa", "mvtec_ad2", "btad", "dagm", "aitex", "folder"
+    ]
     root: str = Field(description="dataset directory; for stl10 / cifar10 the torchvision root")
-    categories: list[str] | None = Field(None, description="mvtec categories; all found when omitted")
+    categories: list[str] | None = Field(
+        None, description="anomaly kinds (mvtec, visa, mvtec_ad2, btad, dagm, aitex, folder): the categories "
+        "evaluated one by one; all found when omitted"
+    )
+    classes: list[str] | None = Field(
+        None, min_length=1, description="keep only these classes (image_folder, stl10, cifar10; for anomaly "
+        "kinds the categories, each a class when pretraining on them)"
+    )
+    exclude_classes: list[str] | None = Field(
+        None, min_length=1, description="drop these classes (or categories); give classes or exclude_classes"
+    )
     resize: int = Field(320, ge=8, description="shorter side before the centre crop (the seed's 320)")
     crop: int = Field(224, ge=8, description="centre-crop size fed to the network (the seed's 224)")
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -26,13 +39,33 @@ class DataSpec(StrictModel):
     batch_size: int = Field(32, ge=1, le=4096)
     num_workers: int = Field(0, ge=0, le=64)
     cache: Literal["memory", "none"] = Field("memory", description="decode every image once into uint8")
-    test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="image_folder hold-out without test/")
+    test_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0,
+        description="seeded hold-out of normal images where the layout has no test split: image_folder "
+        "without test/, visa without split_csv/1cls.csv, aitex, folder without normal_test_dir",
+    )
     download: bool = Field(False, description="stl10 / cifar10: download when missing (needs internet)")
+    tile: int = Field(256, ge=8, description="aitex: side of the square tiles cut from the 4096x256 images")
+    tile_stride: int | None = Field(None, ge=1, description="aitex: step between tiles; default: tile")
+    normal_dir: str | None = Field(None, description="folder: normal (good) images, relative to root")
+    abnormal_dir: str | None = Field(None, description="folder: defective images, relative to root")
+    mask_dir: str | None = Field(None, description="folder: masks named like their defective image")
+    normal_test_dir: str | None = Field(None, description="folder: normal test images (else a hold-out)")
+    extensions: list[str] | None = Field(None, description="folder: image extensions, e.g. ['.png']")
 
     @model_validator(mode="after")
-    def _crop_fits(self) -> DataSpec:
+    def _consistent(self) -> DataSpec:
         if self.crop > self.resize:
             raise ValueError(f"crop {self.crop} must be <= resize {self.resize}")
+        if self.classes is not None and self.exclude_classes is not None:
+            raise ValueError("give classes or exclude_classes, not both")
+        if self.classes is not None and self.categories is not None:
+            raise ValueError("give categories or classes, not both (for anomaly kinds they name the same)")
+        given = [name for name in FOLDER_FIELDS if getattr(self, name) is not None]
+        if self.dataset != "folder" and given:
+            raise ValueError(f"{', '.join(given)} apply to dataset 'folder' only, not {self.dataset!r}")
+        if self.dataset == "folder" and self.normal_dir is None:
+            raise ValueError("dataset 'folder' needs normal_dir (and usually abnormal_dir, mask_dir)")
         return self
 
 

@@ -12,7 +12,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ab_core.contracts import Batch
-from ab_core.data.images import decode, load_mask
+from ab_core.data.images import Box, decode, load_mask
 
 
 @dataclass
@@ -68,6 +68,12 @@ class FileItem:
     label: int
     mask_path: Path | None = None  # set where the item has a mask file
     zero_mask: bool = False  # an all-zero mask (good test images, or a defect whose mask is missing)
+    box: Box | None = None  # a tile of the file (left, top, right, bottom); None = the whole image
+
+
+def item_name(item: FileItem) -> str:
+    """The file's path, with "@left,top" for a tile."""
+    return str(item.path) if item.box is None else f"{item.path}@{item.box[0]},{item.box[1]}"
 
 
 def fingerprint_files(root: Path, items: Sequence[FileItem], resize: int, crop: int) -> str:
@@ -77,7 +83,8 @@ def fingerprint_files(root: Path, items: Sequence[FileItem], resize: int, crop: 
     for item in items:
         mask = "" if item.mask_path is None else item.mask_path.relative_to(root).as_posix()
         rel = item.path.relative_to(root).as_posix()
-        lines.append(f"{rel}\t{item.path.stat().st_size}\t{item.label}\t{mask}\t{int(item.zero_mask)}")
+        line = f"{rel}\t{item.path.stat().st_size}\t{item.label}\t{mask}\t{int(item.zero_mask)}"
+        lines.append(line if item.box is None else f"{line}\t{item.box}")
     for line in sorted(lines):
         digest.update(line.encode() + b"\n")
     return digest.hexdigest()
@@ -109,13 +116,13 @@ class FileDataset(ImageDataset):
 
     def __getitem__(self, i: int) -> Sample:
         item = self.items[i]
-        image = decode(item.path, self.resize, self.crop)  # (3, crop, crop)
+        image = decode(item.path, self.resize, self.crop, item.box)  # (3, crop, crop)
         mask = None
         if item.mask_path is not None:
-            mask = load_mask(item.mask_path, self.resize, self.crop)  # (1, crop, crop)
+            mask = load_mask(item.mask_path, self.resize, self.crop, item.box)  # (1, crop, crop)
         elif item.zero_mask:
             mask = torch.zeros(1, self.crop, self.crop, dtype=torch.uint8)
-        return Sample(image, item.label, mask, str(item.path))
+        return Sample(image, item.label, mask, item_name(item))
 
     def labels(self) -> list[int]:
         return [item.label for item in self.items]

@@ -88,15 +88,22 @@ def rgb_to_tensor(image: Image.Image) -> Tensor:
     return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).contiguous()
 
 
-def decode(path: Path, resize: int, crop: int) -> Tensor:
-    """(3, crop, crop) uint8: the image resized (shorter side = resize, bilinear) and centre-cropped."""
-    return rgb_to_tensor(fit(load_rgb(path), resize, crop))
+Box = tuple[int, int, int, int]  # (left, top, right, bottom) in pixels, PIL's crop box
 
 
-def load_mask(path: Path, resize: int, crop: int) -> Tensor:
-    """(1, crop, crop) uint8 0/1: the mask with decode's geometry (nearest); any non-zero pixel is defect."""
+def decode(path: Path, resize: int, crop: int, box: Box | None = None) -> Tensor:
+    """(3, crop, crop) uint8: the image (or its `box`, a tile) resized (shorter side = resize, bilinear) and
+    centre-cropped."""
+    image = load_rgb(path)
+    return rgb_to_tensor(fit(image if box is None else image.crop(box), resize, crop))
+
+
+def load_mask(path: Path, resize: int, crop: int, box: Box | None = None) -> Tensor:
+    """(1, crop, crop) uint8 0/1: the mask (or its `box`) with decode's geometry (nearest); any non-zero
+    pixel is defect, so 0/1 and 0/255 masks read the same."""
     image = _open(Path(path))
     if image.mode not in ("L", "1", "P"):
         image = to_rgb(image)
-    grey = fit(image.convert("L"), resize, crop, resample=Image.Resampling.NEAREST)
+    grey = image.convert("L")
+    grey = fit(grey if box is None else grey.crop(box), resize, crop, resample=Image.Resampling.NEAREST)
     return torch.from_numpy((np.asarray(grey) > 0).astype(np.uint8))[None]  # (1, crop, crop)

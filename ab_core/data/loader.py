@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch.utils.data import DataLoader
 
 from ab_core.contracts import Batch
+from ab_core.data.anomaly_sets import is_anomaly_kind, layout_of, open_anomaly
 from ab_core.data.cache import CachedDataset
-from ab_core.data.dataset import ImageDataset, Sample
+from ab_core.data.classes import filter_classes
+from ab_core.data.dataset import FileDataset, ImageDataset, Sample
 from ab_core.data.image_folder import open_image_folder
-from ab_core.data.mvtec import found_categories, open_mvtec
 from ab_core.data.torchvision_sets import open_torchvision
+from ab_core.data.verify import verify_files
 from ab_core.errors import DataError
 from ab_core.spec_sections import DataSpec
 
@@ -25,26 +26,32 @@ __all__ = ["Sample", "ImageDataset", "open_dataset", "categories", "steps_per_ep
 def open_dataset(
     data: DataSpec, split: Literal["train", "test"], category: str | None = None, seed: int = 0
 ) -> ImageDataset:
-    """The dataset `data` describes; mvtec with category None joins every category of `categories(data)`.
+    """The dataset `data` describes, its files checked (readable, masks the size of their images).
 
-    `seed` only picks image_folder's hold-out when the folder has no test/ split.
+    Anomaly kinds: with a category, that category's split (good 0 / defective 1, masks); with None, every
+    selected category as one class (mvtec: joined as good / defective). `seed` picks the hold-outs of
+    layouts without a test split.
     """
     if split not in ("train", "test"):
         raise DataError(f"unknown split {split!r}; accepted: train, test")
     if data.dataset == "image_folder":
         dataset: ImageDataset = open_image_folder(data, split, seed)
-    elif data.dataset == "mvtec":
-        dataset = open_mvtec(data, split, category)
+    elif is_anomaly_kind(data.dataset):
+        dataset = open_anomaly(data, split, category, seed)
     else:
-        dataset = open_torchvision(data, split)
+        dataset = filter_classes(open_torchvision(data, split), data, f"{data.dataset} in {data.root!r}")
+    if isinstance(dataset, FileDataset):
+        where = f"{data.dataset} {split} split" + (f" of category {category!r}" if category else "")
+        verify_files(dataset.items, where)
     return CachedDataset(dataset) if data.cache == "memory" else dataset
 
 
 def categories(data: DataSpec) -> list[str]:
-    """mvtec: data.categories, or every category directory found under data.root; other kinds: []."""
-    if data.dataset != "mvtec":
+    """Anomaly kinds: the selected categories (data.categories / classes / exclude_classes, else all found
+    under data.root); other kinds: []."""
+    if not is_anomaly_kind(data.dataset):
         return []
-    return list(data.categories) if data.categories else found_categories(Path(data.root))
+    return layout_of(data).selected(data)
 
 
 def steps_per_epoch(dataset: ImageDataset, batch_size: int, drop_last: bool = True) -> int:

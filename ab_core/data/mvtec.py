@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from ab_core.data.anomaly_layout import AnomalyLayout, CategoryItems, list_files, unused
 from ab_core.data.dataset import FileDataset, FileItem
 from ab_core.data.image_folder import image_files
 from ab_core.errors import DataError
@@ -75,9 +76,9 @@ def _test_items(folder: Path, missing: list[str]) -> list[FileItem]:
 
 
 def open_mvtec(data: DataSpec, split: Literal["train", "test"], category: str | None) -> FileDataset:
-    """One category (or, with category None, every category of `categories`) of an MVTec-style root."""
+    """One category (or, with category None, every selected category, labelled good / defective)."""
     root = Path(data.root)
-    names = [category] if category is not None else (data.categories or found_categories(root))
+    names = [category] if category is not None else LAYOUT.selected(data)
     if not names:
         raise DataError(f"mvtec root {str(root)!r} has no categories; {layout(root)}")
     items: list[FileItem] = []
@@ -86,3 +87,29 @@ def open_mvtec(data: DataSpec, split: Literal["train", "test"], category: str | 
         folder = check_category(root, name)
         items += _train_items(folder) if split == "train" else _test_items(folder, missing)
     return FileDataset(root, items, list(CLASSES), data.resize, data.crop, missing_masks=missing)
+
+
+class MvtecLayout(AnomalyLayout):
+    kind = "mvtec"
+
+    def expected(self, root: Path) -> str:
+        return layout(root)
+
+    def found_categories(self, data: DataSpec) -> list[str]:
+        return found_categories(Path(data.root))
+
+    def category(self, data: DataSpec, name: str, seed: int) -> CategoryItems:
+        folder = check_category(Path(data.root), name)
+        result = CategoryItems(name, _train_items(folder), [])
+        result.test = _test_items(folder, result.missing_masks)
+        for part in ("train", "test"):
+            for defect in sorted(p for p in (folder / part).iterdir() if p.is_dir()):
+                list_files(defect, result.ignored)
+        ground_truth = folder / "ground_truth"
+        defects = sorted(d for d in ground_truth.glob("*") if d.is_dir())
+        masks = [p for d in defects for p in list_files(d, result.ignored)]
+        result.orphan_masks = unused(masks, result.test)
+        return result
+
+
+LAYOUT = MvtecLayout()
