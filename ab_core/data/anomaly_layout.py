@@ -52,10 +52,10 @@ class AnomalyLayout:
     def selected(self, data: DataSpec) -> list[str]:
         """The categories the spec selects (categories / classes / exclude_classes), or all found."""
         found = self.found_categories(data)
+        expected = self.expected(Path(data.root))
         if not found:
-            expected = self.expected(Path(data.root))
-            raise DataError(f"{self.kind} root {data.root!r} has no categories; {expected}")
-        return select_names(found, data, f"{self.kind} root {data.root!r}", "categories")
+            raise DataError(f"{self.kind} root {data.root!r} holds no category; {expected}")
+        return select_names(found, data, f"{self.kind} root {data.root!r}", "categories", expected)
 
     def class_items(self, data: DataSpec, name: str, split: Split, seed: int) -> list[FileItem]:
         """The category's images when it is one class of a multi-class set (pretraining, linear probe)."""

@@ -11,7 +11,9 @@ from ab_core.errors import DataError
 from ab_core.spec_sections import DataSpec
 
 
-def select_names(found: Sequence[str], data: DataSpec, where: str, what: str = "classes") -> list[str]:
+def select_names(
+    found: Sequence[str], data: DataSpec, where: str, what: str = "classes", hint: str = ""
+) -> list[str]:
     """`found` narrowed by data.classes (for categories: data.categories too) and data.exclude_classes;
     in the spec's order where it names them, else in found order.
 
@@ -22,7 +24,7 @@ def select_names(found: Sequence[str], data: DataSpec, where: str, what: str = "
         unknown = [name for name in given or [] if name not in found]
         if unknown:
             raise DataError(
-                f"{where} has no {what} {', '.join(repr(n) for n in unknown)}; "
+                f"{where} has no {what} {', '.join(repr(n) for n in unknown)}; {hint + '; ' if hint else ''}"
                 f"found: {', '.join(found) if found else f'no {what}'}"
             )
     chosen = [name for name in found if wanted is None or name in wanted]

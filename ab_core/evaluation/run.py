@@ -13,8 +13,9 @@ import torch
 
 from ab_core import registry
 from ab_core.contracts import Batch, BuildContext
+from ab_core.data.anomaly_sets import ANOMALY_KINDS, is_anomaly_kind, unscored_splits
 from ab_core.data.loader import ImageDataset, categories, make_loader, open_dataset
-from ab_core.errors import DataError, SpecError
+from ab_core.errors import SpecError
 from ab_core.evaluation import artifacts
 from ab_core.evaluation.scoring import anomaly_metrics, score_dataset
 from ab_core.evaluation.table import markdown_table, mean_row
@@ -83,13 +84,11 @@ def _context(spec: JobSpec, device: torch.device, num_classes: int) -> BuildCont
 def _detect_anomalies(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
                       report: Callable[..., None], device: torch.device,
                       prints: dict[str, str]) -> dict[str, Any]:
-    if spec.data.dataset != "mvtec":
-        raise SpecError([f"data.dataset: {entry.name} evaluates anomaly data in the MVTec layout; "
-                         f"got {spec.data.dataset!r}, accepted: 'mvtec'"])
-    names = categories(spec.data)
-    if not names:
-        raise DataError(f"mvtec root {spec.data.root!r} holds no category: expected "
-                        f"{spec.data.root}/<category>/train/good, test/<defect>, ground_truth/<defect>")
+    if not is_anomaly_kind(spec.data.dataset):
+        raise SpecError([f"data.dataset: {entry.name} evaluates anomaly data (normal train images, labelled "
+                         f"test images per category); got {spec.data.dataset!r}, accepted: "
+                         f"{', '.join(ANOMALY_KINDS)}"])
+    names = categories(spec.data)  # DataError naming the root when it holds none
     per_category: dict[str, dict[str, Any]] = {}
     for category in names:
         per_category[category] = _one_category(spec, entry, category, out_dir / category, report, device,
@@ -97,7 +96,9 @@ def _detect_anomalies(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
     mean = mean_row(per_category)
     table = markdown_table(per_category, mean)
     (out_dir / "table.md").write_text(table)
-    return {"categories": per_category, "mean": mean, "table": table}
+    unscored = unscored_splits(spec.data, spec.seed)  # e.g. MVTec AD 2's private test sets, with the reason
+    body: dict[str, Any] = {"categories": per_category, "mean": mean, "table": table}
+    return body | {"unscored": unscored} if unscored else body
 
 
 def _one_category(spec: JobSpec, entry: registry.MethodEntry, category: str, folder: Path,
