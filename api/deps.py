@@ -26,6 +26,8 @@ async def get_plane(request: Request) -> ControlPlane:
 PlaneDep = Annotated[ControlPlane, Depends(get_plane)]
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL bytes
 JobIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL, description="a job id")]
+INT_COLUMN_MAX = 2**31 - 1  # what an Integer column (artifact ids, event seqs) holds on PostgreSQL
+ArtifactIdPath = Annotated[int, Path(ge=1, le=INT_COLUMN_MAX, description="an artifact id")]
 
 
 async def current_principal(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ab_core.errors import AbError, CheckpointError, DataError, SpecError
 from ab_core.specs import problem_lines
@@ -14,6 +16,7 @@ from services import errors
 from services.ray_jobs import RayUnavailableError
 
 SPEC_KINDS = ("pretrain", "evaluate", "sweep")
+UNPARSABLE_BODY = "not a JSON document in UTF-8, or nested deeper than the JSON parser allows (~1000 levels)"
 
 STATUS_OF: dict[type[AbError], int] = {
     errors.NotFoundError: 404,
@@ -67,6 +70,19 @@ def _problem_lines(item: dict[str, Any]) -> list[str]:
     return problem_lines(".".join(loc) or "<body>", str(item.get("msg", "invalid")))
 
 
+async def http_error(_request: Request, error: Exception) -> JSONResponse:
+    """Starlette's and FastAPI's own refusals (an unknown path, a wrong method, a body that does not
+    parse) in the same envelope as every other error."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 400:  # FastAPI could not parse the body: not UTF-8, or nested too deep
+        problems = [f"<body>: {UNPARSABLE_BODY}"]
+        return error_response(400, "MalformedBodyError", "the request body could not be parsed", problems)
+    kind = HTTPStatus(error.status_code).phrase.replace(" ", "").replace("-", "") + "Error"
+    response = error_response(error.status_code, kind, str(error.detail))
+    response.headers.update(error.headers or {})
+    return response
+
+
 async def validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     problems = [line for item in error.errors() for line in _problem_lines(item)]
@@ -76,3 +92,4 @@ async def validation_error(_request: Request, error: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(AbError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

@@ -144,3 +144,8 @@ class ErrorRead(BaseModel):
     detail: str
     type: str
     problems: list[str] = Field(default_factory=list)
+
+
+MALFORMED_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorRead, "description": "a body that is not UTF-8 JSON, or nested too deep to parse"}
+}

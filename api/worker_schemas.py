@@ -12,9 +12,11 @@ NO_NUL = r"^[^\x00]*$"
 
 class WorkerJobRead(BaseModel):
     id: str
-    attempt: int
+    attempt: int = Field(description="the job's live attempt (a worker of another one is stale)")
+    state: str = Field(description="queued again, or terminal: the attempt's lease is gone")
     spec: dict[str, Any]
     storage_dir: str = Field(description="where this job writes; artifacts must lie under the storage root")
+    dataset_roots: list[str] = Field(description="where data may lie: checked again just before reading")
     cancel_requested: bool
 
 

@@ -1,6 +1,7 @@
 """`abs serve` (the whole service on this machine) and `abs dispatcher` (the dispatcher process alone).
 
-Embedded mode: a local Ray head (dashboard 127.0.0.1:8265, token auth, GCS port 6380), the API on
+Embedded mode: a local Ray head (dashboard 127.0.0.1:8265, token auth, GCS port 6380, its own temp dir
+/tmp/ray-ab-<GCS port>, its address pinned in every Ray job), the API on
 127.0.0.1:8000 and the dispatcher in a thread beside it, on SQLite, sharing one in-process event bus.
 Ctrl-C stops the API, then the dispatcher, then the Ray jobs and the head.
 """
@@ -72,15 +73,17 @@ def serve_embedded(args: argparse.Namespace) -> int:
     from api.app import create_app
     from services.dispatcher import Dispatcher
     from services.plane import ControlPlane
-    from services.ray_head import RayHead
+    from services.ray_head import RayHead, check_ports, default_temp_dir
     from services.ray_jobs import RayJobs
     from services.settings import load_settings
 
+    check_ports(gcs_port=args.gcs_port, dashboard_port=args.dashboard_port)  # a message, not a traceback
     _log_to_stderr()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, docker stop: the same clean stop as Ctrl-C
     base = load_settings()
     roots = [root.resolve() for root in args.dataset_root] or [Path.cwd()]
-    print(f"starting Ray (logs: {base.data_dir / 'logs' / 'ray-head.log'}) ...", flush=True)
+    print(f"starting Ray (logs: {base.data_dir / 'logs' / 'ray-head.log'}, "
+          f"temp dir {default_temp_dir(args.gcs_port)}) ...", flush=True)  # fmt: skip
     head = RayHead.start(
         base.data_dir / "logs" / "ray-head.log", gcs_port=args.gcs_port, dashboard_port=args.dashboard_port,
         num_cpus=args.num_cpus, num_gpus=args.num_gpus, reserved_ports=[args.port],
@@ -88,6 +91,7 @@ def serve_embedded(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {
         "ray_address": head.dashboard_url,
         "ray_auth_token": head.token,
+        "ray_gcs_address": head.gcs_address,
         "api_url": f"http://{_reachable(args.host)}:{args.port}",
         "allowed_dataset_roots": [*base.allowed_dataset_roots, *roots],
     }

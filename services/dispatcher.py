@@ -2,7 +2,9 @@
 
 SQL is the truth; Ray's job table is only evidence. Each pass of the loop:
 1. dispatch: claim what fits (services.placement) and submit it as the Ray job `<job id>-a<attempt>`
-   running `python -m workers.entrypoint <job id>`, with the API URL and the attempt's token in its env;
+   running `python -m workers.entrypoint <job id>`, with the API URL and the attempt's token in its env
+   (and the cluster's GCS address, which its driver joins, and how often it checks that its attempt is
+   still the live one: a driver whose job was queued again or claimed anew exits);
 2. reconcile (every `reconcile_seconds`) the running jobs this dispatcher leases: heartbeat them, stop the
    Ray job of a cancelled one and then record it cancelled, and retry (as a new attempt, up to the limit)
    one whose Ray job ended or vanished without the worker posting a result: the driver or its node was lost;
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 SUBMISSION_ID = re.compile(r"^(?P<job_id>.+)-a(?P<attempt>\d+)$")
 LOG_TAIL_CHARS = 4000
 SERVICE = Principal("dispatcher", admin=True)
+PINNED_ADDRESS = "AB_RAY_GCS_ADDRESS"  # the Ray job's driver joins this cluster (workers.cluster reads it)
+LEASE_WATCH_SECONDS = 5.0  # longest pause between a driver's checks that its attempt is still the live one
 
 
 def submission_id(job_id: str, attempt: int) -> str:
@@ -113,7 +117,13 @@ class Dispatcher:
 
     def submit(self, claim: Claim) -> None:
         settings = self.plane.settings
-        env = {"AB_API_URL": settings.api_url, "AB_JOB_TOKEN": claim.worker_token}
+        env = {
+            "AB_API_URL": settings.api_url,
+            "AB_JOB_TOKEN": claim.worker_token,
+            "AB_LEASE_WATCH_SECONDS": f"{min(LEASE_WATCH_SECONDS, self.lease_seconds / 3):g}",
+        }
+        if settings.ray_gcs_address:
+            env[PINNED_ADDRESS] = settings.ray_gcs_address
         name = submission_id(claim.job_id, claim.attempt)
         try:
             self.ray.submit(

@@ -24,6 +24,7 @@ from services.policy import check_dataset_root
 from services.records import ArtifactRecord, EventRecord, JobRecord, Page, Principal
 from services.states import JobState
 from services.transitions import compare_and_set
+from services.weights_policy import check_weights
 
 MAX_PAGE_SIZE = 200
 JOB_BY_ID = select(Job.__table__).where(Job.__table__.c.id == bindparam("job_id"))
@@ -32,9 +33,11 @@ JOB_BY_ID = select(Job.__table__).where(Job.__table__.c.id == bindparam("job_id"
 class JobStore:
     """Every read and write of an API caller; ownership is checked here (another owner's job is unknown)."""
 
-    def __init__(self, db: Database, bus: EventBus, dataset_roots: list[Path], max_attempts: int = 3):
+    def __init__(
+        self, db: Database, bus: EventBus, dataset_roots: list[Path], runs_dir: Path, max_attempts: int = 3
+    ):
         self.db, self.bus = db, bus
-        self.dataset_roots = dataset_roots
+        self.dataset_roots, self.runs_dir = dataset_roots, runs_dir
         self.max_attempts = max_attempts
 
     # -- submit -----------------------------------------------------------------------------------------
@@ -51,6 +54,7 @@ class JobStore:
     ) -> tuple[JobRecord, bool]:
         """Queue a job; returns (job, created). The same owner and `idempotency_key` return the first job."""
         check_dataset_root(spec, self.dataset_roots)
+        check_weights(spec, self.dataset_roots, self.runs_dir, lambda job: self._may_see(principal, job))
         spec_hash = spec.spec_hash()
         if idempotency_key is not None:
             existing = self._by_idempotency_key(principal.owner, idempotency_key, spec_hash)
@@ -98,6 +102,11 @@ class JobStore:
         if not trains:
             raise SpecRejectedError([f"{field}: job {upstream} ({row.kind}) makes no backbone; "
                                      "name a pretraining job or a sweep of pretrainings"])  # fmt: skip
+
+    def _may_see(self, principal: Principal, job_id: str) -> bool:
+        with self.db.read() as session:
+            owner = session.scalar(select(Job.owner).where(Job.id == job_id))
+        return owner is not None and (owner == principal.owner or principal.admin)
 
     def _by_idempotency_key(self, owner: str, key: str, spec_hash: str) -> JobRecord | None:
         with self.db.read() as session:

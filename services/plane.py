@@ -52,7 +52,7 @@ class ControlPlane:
             settings=settings,
             db=db,
             bus=bus,
-            jobs=JobStore(db, bus, settings.dataset_roots(), settings.max_attempts),
+            jobs=JobStore(db, bus, settings.dataset_roots(), settings.runs_dir, settings.max_attempts),
             queue=queue,
             tokens=TokenStore(db, settings.token_cache_seconds),
             workers=WorkerChannel(db, bus, queue, settings.runs_dir),

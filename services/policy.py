@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ab_core.roots import resolved_under, shown
 from ab_core.spec_sections import DataSpec
 from ab_core.specs import JobSpec
 from ab_core.sweeps import SweepSpec
@@ -20,16 +21,11 @@ def data_sections(spec: JobSpec | SweepSpec) -> list[tuple[str, DataSpec]]:
 
 def check_dataset_root(spec: JobSpec | SweepSpec, allowed_roots: list[Path]) -> None:
     """Refuse a `data.root` that is relative or resolves (symlinks followed) outside every allowed root."""
-    shown = (
-        ", ".join(str(root) for root in allowed_roots) or "(none configured: set AB_ALLOWED_DATASET_ROOTS)"
-    )
     for field, data in data_sections(spec):
-        raw = Path(data.root).expanduser()
-        if not raw.is_absolute():
-            raise SpecRejectedError(
-                [f"{field}.root: {data.root!r} is relative; give an absolute path under: {shown}"]
-            )
-        resolved = raw.resolve()
-        if not any(resolved == root or root in resolved.parents for root in allowed_roots):
+        if not Path(data.root).expanduser().is_absolute():
+            problem = f"{field}.root: {data.root!r} is relative"
+            raise SpecRejectedError([f"{problem}; give an absolute path under: {shown(allowed_roots)}"])
+        resolved, inside = resolved_under(data.root, allowed_roots)
+        if not inside:
             problem = f"{field}.root: {data.root!r} (resolved {str(resolved)!r}) is outside the allowed roots"
-            raise SpecRejectedError([f"{problem}: {shown}"])
+            raise SpecRejectedError([f"{problem}: {shown(allowed_roots)}"])

@@ -149,8 +149,9 @@ class JobQueue:
         return job
 
     def complete(self, job_id: str, attempt: int, result: dict[str, Any]) -> JobRecord:
-        """running -> succeeded, only for the live attempt."""
-        done = {"result": result, "finished_at": utcnow(), "lease_deadline": None}
+        """running -> succeeded, only for the live attempt; the error of an earlier attempt is cleared (its
+        events keep it)."""
+        done = {"result": result, "error": None, "finished_at": utcnow(), "lease_deadline": None}
         return self._finish(job_id, attempt, JobState.SUCCEEDED, done, {})
 
     def fail(self, job_id: str, attempt: int, error: str, *, retry: bool = False) -> JobRecord:

@@ -1,9 +1,9 @@
 """A local Ray head (`ray start --head --block` as a child process) for `abs serve`, tests and benchmarks.
 
-Token auth is on; the GCS port defaults to 6380 (6379 is Redis's). The `ray` CLI runs in its own process
-group, so stopping it stops only this cluster's processes, never another Ray on the same machine (which
-`ray stop` would). The venv's bin directory goes first on the head's PATH, so a job entrypoint's `python`
-is this project's interpreter.
+Token auth is on; the GCS port defaults to 6380 (6379 is Redis's); each head has a temp dir of its own.
+The `ray` CLI runs in its own process group, so stopping it stops only this cluster's processes, never
+another Ray on the same machine (which `ray stop` would). The venv's bin directory goes first on the
+head's PATH, so a job entrypoint's `python` is this project's interpreter.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Collection
 from contextlib import ExitStack
@@ -23,9 +24,32 @@ from pathlib import Path
 from services.errors import ServiceError
 from services.ray_jobs import RayJobs, RayUnavailableError
 
+WORKER_PORTS = range(10002, 20000)  # Ray's default --min-worker-port / --max-worker-port
+
 
 class RayHeadError(ServiceError):
-    """The local Ray head did not come up."""
+    """The local Ray head did not come up, or was asked for ports it cannot use."""
+
+
+def check_ports(**ports: int) -> None:
+    """Refuse a GCS or dashboard port inside Ray's worker-port range: `ray start` fails on it."""
+    for name, port in ports.items():
+        flag = "--" + name.replace("_", "-")
+        if not 1 <= port <= 65535:
+            raise RayHeadError(f"{flag} {port} is no TCP port; give one in 1-65535")
+        if port in WORKER_PORTS:
+            raise RayHeadError(
+                f"{flag} {port} lies in Ray's worker-port range {WORKER_PORTS.start}-{WORKER_PORTS[-1]}, "
+                f"which `ray start` refuses; pick a port below {WORKER_PORTS.start} or above "
+                f"{WORKER_PORTS[-1]} (defaults: --gcs-port 6380, --dashboard-port 8265)"
+            )
+
+
+def default_temp_dir(gcs_port: int) -> Path:
+    """A temp dir of this head alone: Ray's job supervisor finds "the" cluster through
+    `<temp dir>/ray_current_cluster`, so two heads sharing /tmp/ray send each other's jobs astray. Short:
+    Ray's socket paths must fit in 107 bytes."""
+    return Path(tempfile.gettempdir()) / f"ray-ab-{gcs_port}"
 
 
 def _stop_with_parent() -> Callable[[], None] | None:
@@ -82,7 +106,11 @@ class RayHead:
     ) -> RayHead:
         """Start the head and wait until its Jobs API answers and it has reported its resources.
 
+        `temp_dir`: default /tmp/ray-ab-<gcs port>, never the /tmp/ray other heads on the machine share.
+
         `reserved_ports`: ports the caller picked for something else (the API) that Ray must not take."""
+        check_ports(gcs_port=gcs_port, dashboard_port=dashboard_port)
+        temp_dir = temp_dir or default_temp_dir(gcs_port)
         token = token or secrets.token_hex(16)
         client_port, agent_port = free_ports(2, reserved={gcs_port, dashboard_port, *reserved_ports})
         bin_dir = Path(sys.executable).parent
@@ -97,8 +125,7 @@ class RayHead:
             command.append(f"--num-cpus={num_cpus:g}")
         if num_gpus is not None:
             command.append(f"--num-gpus={num_gpus:g}")
-        if temp_dir is not None:
-            command.append(f"--temp-dir={temp_dir}")
+        command.append(f"--temp-dir={temp_dir}")
         env = os.environ | {
             "RAY_AUTH_MODE": "token",
             "RAY_AUTH_TOKEN": token,

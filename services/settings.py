@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # dispatcher (issue 5): Ray, and how Ray jobs call back
     ray_address: str = Field("http://127.0.0.1:8265", description="the Ray dashboard (Jobs API) URL")
     ray_auth_token: str | None = Field(None, description="RAY_AUTH_TOKEN of the cluster (token auth)")
+    ray_gcs_address: str | None = Field(
+        None,
+        description="host:port of the cluster's GCS, pinned in every Ray job's env so its driver joins this "
+        "cluster even when another Ray runs on the machine (default: the one Ray's job supervisor finds)",
+    )
     ray_dashboard_url: str | None = Field(
         None, description="the dashboard as users reach it, for job links (default: ray_address)"
     )

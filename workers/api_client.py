@@ -20,7 +20,11 @@ RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 class WorkerApiError(RuntimeError):
-    """The API refused or did not answer a worker call."""
+    """The API refused (`status`: its HTTP status) or did not answer (`status` None) a worker call."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ class WorkerApi:
                     break
             time.sleep(pause)
         if response.status_code >= 400:
-            raise WorkerApiError(f"{method} {url} answered {response.status_code}: {response.text[:500]}")
+            detail = f"{method} {url} answered {response.status_code}: {response.text[:500]}"
+            raise WorkerApiError(detail, response.status_code)
         return response.json()  # type: ignore[no-any-return]
 
     def for_job(self, job_id: str) -> WorkerApi:
@@ -69,7 +74,7 @@ class WorkerApi:
         return self._call("POST", "/children", {"key": key, "spec": spec, "params": json_safe(params)})
 
     def job(self) -> dict[str, Any]:
-        """{id, attempt, spec, storage_dir, cancel_requested}"""
+        """{id, attempt, state, spec, storage_dir, dataset_roots, cancel_requested}"""
         return self._call("GET", "")
 
     def post_event(self, kind: str, data: dict[str, Any]) -> None:

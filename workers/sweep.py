@@ -18,6 +18,7 @@ from ray import tune
 
 from ab_core.sweeps import SweepSpec
 from workers.api_client import WorkerApi, WorkerApiError
+from workers.cluster import connect
 from workers.outputs import artifact_kind, numbers_of
 from workers.search_space import max_concurrent_trials, param_space, scheduler, search_algorithm
 from workers.trial import run_trial
@@ -25,12 +26,15 @@ from workers.trial import run_trial
 EXPERIMENT = "tune"
 
 
-def run_sweep(api: WorkerApi, spec: SweepSpec, job_dir: Path) -> int:
+def run_sweep(api: WorkerApi, spec: SweepSpec, job_dir: Path, dataset_roots: list[str] | None = None) -> int:
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # the metric's name is checked at submit
-    ray.init(ignore_reinit_error=True, log_to_driver=False)
+    connect(log_to_driver=False)
     sweep = spec.model_dump(mode="json")
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, sweep=sweep, sweep_id=api.job_id, storage_root=str(job_dir.parent)),
+        tune.with_parameters(
+            run_trial, sweep=sweep, sweep_id=api.job_id, storage_root=str(job_dir.parent),
+            dataset_roots=dataset_roots,
+        ),  # fmt: skip
         {"cpu": 0, "memory": 1 << 20},  # the trial's driver holds nothing (its Ray Train workers do);
     )  # Tune refuses an empty request
     experiment = job_dir / EXPERIMENT

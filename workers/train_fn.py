@@ -2,6 +2,8 @@
 
 Ray Train has already initialised torch.distributed; ab_core reads rank and world size from it. Every
 rank calls `ray.train.report` at the same steps (it is a barrier); only rank 0 hands over a checkpoint.
+The dataset root is checked against the service's roots again right before the loop reads it, and any
+exception of user code leaves as a `UserCodeError` (final: `workers.failures`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,22 @@ from ray.train import Checkpoint
 
 from ab_core.runner import run
 from ab_core.specs import JobSpec
+from workers.confinement import check_data_root
+from workers.failures import UserCodeError, is_infrastructure
 
 
 def train_fn(config: dict[str, Any]) -> None:
+    try:
+        _train(config)
+    except Exception as error:
+        if is_infrastructure(error):
+            raise
+        raise UserCodeError.of(error) from None
+
+
+def _train(config: dict[str, Any]) -> None:
     spec = JobSpec.model_validate(config["spec"])
+    check_data_root(spec, config.get("dataset_roots"))
     out_dir = Path(tempfile.mkdtemp(prefix=f"ab-{config['job_id']}-"))
     resume = _restored_checkpoint(out_dir)
 

@@ -1,5 +1,5 @@
 """The TorchTrainer of one job: scaling from the spec, the job id as the run name (a rerun with the same job
-id resumes from the run's last checkpoint)."""
+id resumes from the run's last checkpoint), a user's error final (`workers.failure_policy`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig, UserCallback
-from ray.train.torch import TorchTrainer
 
 from ab_core.specs import JobSpec
+from workers.failure_policy import JobTrainer
 from workers.train_fn import train_fn
 
 Progress = Callable[[dict[str, Any], str | None], None]
@@ -33,15 +33,19 @@ def build_trainer(
     progress: Progress | None = None,
     max_failures: int = 2,
     callbacks: list[UserCallback] | None = None,
-) -> TorchTrainer:
-    """`callbacks`: more controller callbacks (a sweep trial adds Tune's report forwarding)."""
+    dataset_roots: list[str] | None = None,
+) -> JobTrainer:
+    """`callbacks`: more controller callbacks (a sweep trial adds Tune's report forwarding);
+    `dataset_roots`: where the service lets the data lie (checked in each worker before reading)."""
     resources = spec.resources
     worker_resources = {"CPU": resources.cpus_per_worker}
     if resources.gpus_per_worker:
         worker_resources["GPU"] = resources.gpus_per_worker
-    return TorchTrainer(
+    return JobTrainer(
         train_fn,
-        train_loop_config={"spec": spec.model_dump(mode="json"), "job_id": job_id},
+        train_loop_config={
+            "spec": spec.model_dump(mode="json"), "job_id": job_id, "dataset_roots": dataset_roots
+        },
         scaling_config=ScalingConfig(
             num_workers=resources.workers,
             use_gpu=resources.gpus_per_worker > 0,

@@ -19,12 +19,18 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ab_core.specs import JobSpec
 from ab_core.sweeps import SweepSpec
 from workers.api_client import ApiProgress, WorkerApi
-from workers.failures import MAX_WORKER_RESTARTS, fail_for_user, is_infrastructure, user_cause
+from workers.failures import MAX_WORKER_RESTARTS, UserFailure, fail_for_user, is_infrastructure, user_cause
 from workers.outputs import objective_metrics_of, register_outputs
 from workers.trainer import build_trainer
 
 
-def run_trial(config: dict[str, Any], sweep: dict[str, Any], sweep_id: str, storage_root: str) -> None:
+def run_trial(
+    config: dict[str, Any],
+    sweep: dict[str, Any],
+    sweep_id: str,
+    storage_root: str,
+    dataset_roots: list[str] | None = None,
+) -> None:
     spec = SweepSpec.model_validate(sweep)
     params = config["params"]
     trial_spec = spec.trial_spec(params)
@@ -35,16 +41,18 @@ def run_trial(config: dict[str, Any], sweep: dict[str, Any], sweep_id: str, stor
         return
     trial_api = api.for_job(child["id"])
     try:
-        outcome = fit_stage(trial_spec, trial_api, Path(storage_root), to_tune=True)
+        outcome = fit_stage(trial_spec, trial_api, Path(storage_root), True, dataset_roots)
         if spec.evaluate is not None:
-            evaluation = evaluate_stage(spec, params, outcome["checkpoint"], trial_api, Path(storage_root))
+            evaluation = evaluate_stage(
+                spec, params, outcome["checkpoint"], trial_api, Path(storage_root), dataset_roots
+            )
             outcome["evaluation"] = evaluation
             tune.report({**objective_metrics_of(evaluation), "checkpoint_path": outcome["checkpoint"]})
     except BaseException as error:
         # a stage's failure is posted already; Ray's is not the trial's: with the sweep's driver alive its
         # callback fails the child, and a driver that died restores the trial into the same child
         if not isinstance(error, StageFailedError) and not is_infrastructure(error):
-            fail_for_user(trial_api, error, traceback.format_exc())
+            fail_for_user(trial_api, UserFailure.of(error, traceback.format_exc()))
         raise
     trial_api.finish("succeeded", result=outcome)
 
@@ -53,23 +61,36 @@ class StageFailedError(RuntimeError):
     """A stage failed and its job's failure is posted already."""
 
 
-def fit_stage(spec: JobSpec, api: WorkerApi, storage_root: Path, to_tune: bool) -> dict[str, Any]:
+def fit_stage(
+    spec: JobSpec,
+    api: WorkerApi,
+    storage_root: Path,
+    to_tune: bool,
+    dataset_roots: list[str] | None = None,
+) -> dict[str, Any]:
     """Fit one stage as the job `api` names; its outputs registered, its result returned (not posted)."""
     callbacks = [TuneReportCallback()] if to_tune else []
-    trainer = build_trainer(spec, api.job_id, storage_root, ApiProgress(api), MAX_WORKER_RESTARTS, callbacks)
+    trainer = build_trainer(
+        spec, api.job_id, storage_root, ApiProgress(api), MAX_WORKER_RESTARTS, callbacks, dataset_roots
+    )
     try:
         result = trainer.fit()
     except TrainingFailedError as error:
         cause = user_cause(error)
         if cause is None:
             raise
-        fail_for_user(api, *cause)
-        raise StageFailedError(f"job {api.job_id} failed: {cause[0]}") from error
+        fail_for_user(api, cause)
+        raise StageFailedError(f"job {api.job_id} failed: {cause.kind}: {cause.message}") from error
     return register_outputs(api, spec, result)
 
 
 def evaluate_stage(
-    spec: SweepSpec, params: dict[str, Any], checkpoint: str | None, trial_api: WorkerApi, storage_root: Path
+    spec: SweepSpec,
+    params: dict[str, Any],
+    checkpoint: str | None,
+    trial_api: WorkerApi,
+    storage_root: Path,
+    dataset_roots: list[str] | None = None,
 ) -> dict[str, Any]:
     """The pipeline's evaluation, as a child job of the trial's; returns its result with its job id."""
     if checkpoint is None:
@@ -80,7 +101,7 @@ def evaluate_stage(
     if child["state"] == "succeeded":  # evaluated before a restore
         return {**child["result"], "job_id": child["id"]}
     try:
-        result = fit_stage(evaluation, api, storage_root, to_tune=False)
+        result = fit_stage(evaluation, api, storage_root, to_tune=False, dataset_roots=dataset_roots)
     except StageFailedError:
         trial_api.finish("failed", error=f"its evaluation job {child['id']} failed; see that job's error")
         raise

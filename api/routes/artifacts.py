@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from api.deps import JobIdPath, PlaneDep, PrincipalDep
+from api.deps import ArtifactIdPath, JobIdPath, PlaneDep, PrincipalDep
 from api.schemas import ArtifactRead, ErrorRead
 from services.errors import NotFoundError
 
@@ -27,7 +27,7 @@ def list_artifacts(job_id: JobIdPath, plane: PlaneDep, principal: PrincipalDep) 
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def download_artifact(
-    job_id: JobIdPath, artifact_id: int, plane: PlaneDep, principal: PrincipalDep
+    job_id: JobIdPath, artifact_id: ArtifactIdPath, plane: PlaneDep, principal: PrincipalDep
 ) -> FileResponse:
     artifact = plane.jobs.artifact(principal, job_id, artifact_id)
     path = Path(artifact.path)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import JobIdPath, PlaneDep, PrincipalDep
+from api.deps import INT_COLUMN_MAX, JobIdPath, PlaneDep, PrincipalDep
 from api.schemas import MAX_PAGE_SIZE, ErrorRead, EventPage, EventRead
 from api.sse import sse_stream
 from services.streaming import follow
@@ -23,7 +23,7 @@ def list_events(
     job_id: JobIdPath,
     plane: PlaneDep,
     principal: PrincipalDep,
-    after: Annotated[int, Query(ge=0, le=2**31, description="return events with seq > after")] = 0,
+    after: Annotated[int, Query(ge=0, le=INT_COLUMN_MAX, description="return events with seq > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
 ) -> EventPage:
     """The job's history, oldest first."""
@@ -41,9 +41,9 @@ async def stream_events(
     request: Request,
     plane: PlaneDep,
     principal: PrincipalDep,
-    last_event_id: Annotated[int | None, Header(ge=0, le=2**31)] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=INT_COLUMN_MAX)] = None,
     after: Annotated[
-        int, Query(ge=0, le=2**31, description="like Last-Event-ID, for clients that cannot set it")
+        int, Query(ge=0, le=INT_COLUMN_MAX, description="like Last-Event-ID, for clients that cannot set it")
     ] = 0,
 ) -> StreamingResponse:
     """Live events; ends after the event that makes the job terminal. Reconnect with `Last-Event-ID` to

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import PlaneDep, WorkerDep
-from api.schemas import ArtifactRead, ErrorRead, JobRead
+from api.schemas import MALFORMED_BODY, ArtifactRead, ErrorRead, JobRead
 from api.worker_schemas import (
     ArtifactCreate,
     ChildCreate,
@@ -22,20 +22,23 @@ from api.worker_schemas import (
 router = APIRouter(
     prefix="/v1/internal/jobs/{job_id}",
     tags=["internal (workers)"],
-    responses={401: {"model": ErrorRead}, 409: {"model": ErrorRead, "description": "a stale attempt"}},
+    responses={401: {"model": ErrorRead}, 409: {"model": ErrorRead, "description": "a stale attempt"},
+               **MALFORMED_BODY},  # fmt: skip
 )
 
 
 @router.get("")
 def worker_job(plane: PlaneDep, lease: WorkerDep) -> WorkerJobRead:
-    """The spec to run and where to write."""
+    """The spec to run, where to write, where data may lie, and whether the attempt still holds the job."""
     job = plane.workers.job(lease)
     storage_dir = str(plane.workers.job_dir(job.id))
     return WorkerJobRead(
         id=job.id,
         attempt=lease.attempt,
+        state=job.state.value,
         spec=job.spec,
         storage_dir=storage_dir,
+        dataset_roots=[str(root) for root in plane.settings.dataset_roots()],
         cancel_requested=job.cancel_requested,
     )
 

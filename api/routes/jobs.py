@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from api.deps import NO_NUL, JobIdPath, PlaneDep, PrincipalDep
-from api.schemas import MAX_PAGE_SIZE, ErrorRead, JobCreate, JobPage, JobRead
+from api.schemas import MALFORMED_BODY, MAX_PAGE_SIZE, ErrorRead, JobCreate, JobPage, JobRead
 from services.errors import ForbiddenError
 from services.states import JobState
 
@@ -18,7 +18,8 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses={401: {"model": E
     "",
     status_code=201,
     responses={200: {"model": JobRead, "description": "an earlier job with this Idempotency-Key"},
-               409: {"model": ErrorRead}, 422: {"model": ErrorRead}, 413: {"model": ErrorRead}},
+               409: {"model": ErrorRead}, 422: {"model": ErrorRead}, 413: {"model": ErrorRead},
+               **MALFORMED_BODY},
 )  # fmt: skip
 def submit_job(
     body: JobCreate,

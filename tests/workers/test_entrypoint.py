@@ -13,20 +13,32 @@ from ab_core.specs import parse_spec
 from services.ray_head import free_port
 from workers.api_client import ApiProgress, WorkerApi, progress_of
 from workers.entrypoint import preflight
-from workers.failures import user_cause
+from workers.failures import UserCodeError, UserFailure, user_cause
 
 
-def test_a_failure_raised_by_user_code_on_every_worker_is_the_users():
+def test_a_failure_raised_by_user_code_on_every_worker_is_the_users_with_its_traceback():
+    try:
+        raise DataError("/data/x/a.png is not an image")
+    except DataError as error:
+        raised = UserCodeError.of(error)  # what workers.train_fn raises; Ray 2.60 hands it over unwrapped
+    failed = WorkerGroupError("rank 0 failed", {0: raised})
+    assert user_cause(failed) == UserFailure("DataError", "/data/x/a.png is not an image", raised.trace)
+    assert "test_entrypoint.py" in raised.trace and raised.trace.rstrip().endswith("not an image")
+
+
+def test_a_user_failure_in_rays_wrapper_is_the_users_too():
     error = DataError("/data/x holds no images")
     failed = WorkerGroupError("rank 0 failed", {0: UserExceptionWithTraceback(error, "Traceback ...")})
-    assert user_cause(failed) == (error, "Traceback ...")
+    assert user_cause(failed) == UserFailure("DataError", "/data/x holds no images", "Traceback ...")
+
+
+def test_a_bare_exception_that_did_not_come_through_train_fn_is_not_taken_for_the_users():
+    failed = WorkerGroupError("rank 0 failed", {0: RuntimeError("raised outside user code")})
+    assert user_cause(failed) is None
 
 
 def test_a_lost_worker_is_an_infrastructure_failure_even_beside_a_user_looking_one():
-    failures = {
-        0: UserExceptionWithTraceback(RuntimeError("gloo: connection reset"), "..."),
-        1: ActorDiedError(),
-    }
+    failures = {0: UserCodeError("RuntimeError", "gloo: connection reset", "..."), 1: ActorDiedError()}
     assert user_cause(WorkerGroupError("ranks failed", failures)) is None
 
 
