@@ -1,4 +1,4 @@
-"""`abs run`, `abs methods`, `abs data synth`, `abs spec`: ab_core in this process, no service."""
+"""`abs run`, `abs methods`, `abs archs`, `abs data synth`, `abs spec`: ab_core in this process, no service."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from cli import data_check
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -22,6 +24,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     methods.add_argument("--json", action="store_true", help="JSON Schemas instead of a table")
     methods.set_defaults(handler=list_methods)
 
+    archs = commands.add_parser("archs", help="list the backbone archs, their taps and parameter counts")
+    archs.add_argument("--classes", type=int, default=18, help="width of the counted classifier head")
+    archs.set_defaults(handler=list_archs)
+
     data = commands.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     synth = data.add_parser("synth", help="generate the synthetic manufacturing data set")
     synth.add_argument("out", type=Path)
@@ -29,6 +35,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("--size", type=int, default=64, help="image side in pixels")
     synth.add_argument("--per-category", type=int, default=12, help="normal training images per category")
     synth.set_defaults(handler=synth_data)
+    data_check.add_command(data)
 
     spec = commands.add_parser("spec", help="job specs").add_subparsers(dest="spec_command", required=True)
     schema = spec.add_parser("schema", help="print the JobSpec JSON Schema")
@@ -85,6 +92,21 @@ def list_methods(args: argparse.Namespace) -> int:
                 continue
             hint = f"  {info.description}" if info.description else ""
             print(f"    {field} = {info.default!r}{hint}")
+    return 0
+
+
+def list_archs(args: argparse.Namespace) -> int:
+    from ab_core import registry
+    from ab_core.models.archs import ARCHS
+    from ab_core.models.param_count import parameter_count
+
+    print(f"{'arch':<16} {'backbone':>11} {f'+{args.classes}-class head':>17} {'decoder':>10}  taps, methods")
+    for name, layout in ARCHS.items():
+        count = parameter_count(name, args.classes)
+        taps = "/".join(str(width) for width in layout.channels.values())
+        refusing = [e.name for e in registry.entries().values() if e.arch_problem(name)]
+        methods = f"all but {', '.join(refusing)}" if refusing else "all"
+        print(f"{name:<16} {count.backbone:>11,} {count.with_head:>17,} {count.decoder:>10,}  {taps}, {methods}")
     return 0
 
 
