@@ -11,7 +11,11 @@ from ab_core.runner import run
 from ab_core.specs import parse_spec
 
 # keep the evaluators' own training short in the smoke test; every other param stays at its default
-SMOKE_PARAMS = {"rd4ad": {"epochs": 1}, "linear_probe": {"epochs": 2}}
+SMOKE_PARAMS = {
+    "rd4ad": {"epochs": 1},
+    "linear_probe": {"epochs": 2},
+    "cflow": {"epochs": 1, "coupling_blocks": 2},
+}
 
 
 def smoke_spec(name: str, role: str, synth_root):
