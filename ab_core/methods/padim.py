@@ -14,17 +14,21 @@ from ab_core.components.anomaly_map import image_scores, to_image_size
 from ab_core.components.encoder import frozen_backbone, prepare
 from ab_core.components.gaussian import StreamingGaussian
 from ab_core.contracts import Batch, BuildContext
-from ab_core.errors import DataError
+from ab_core.errors import DataError, SpecError
 from ab_core.models.backbone import ResNetBackbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
 
 PADIM_LAYERS = ("layer1", "layer2", "layer3")
+# the paper's d per arch: 100 of the 448 channels of ResNet-18/34, 550 of the 1792 of (Wide) ResNet-50
+DEFAULT_N_FEATURES = {"resnet18": 100, "resnet34": 100, "resnet50": 550, "wide_resnet50_2": 550,
+                      "cbam_resnet18": 100, "unet_resnet18": 100}  # ResNet-18 widths
 
 
 class PadimParams(StrictModel):
     method: Literal["padim"] = "padim"
-    n_features: int = Field(100, ge=1, le=448, description="random channel subset of the 448 (r18/r34)")
+    n_features: int | None = Field(None, ge=1, le=1792, description="random channel subset of layers 1-3; "
+                                   "default by arch: 100 of 448 (r18/r34), 550 of 1792 (r50, wrn50)")
     eps: float = Field(0.01, gt=0, le=10, description="added to the covariance diagonal")
     blur_sigma: float = Field(4.0, ge=0, le=32, description="Gaussian blur of the upsampled map")
 
@@ -108,6 +112,18 @@ class PadimModel(nn.Module):
         return image_scores(maps), maps
 
 
+def n_features_for(params: PadimParams, backbone: ResNetBackbone) -> int:
+    """`n_features`, or the arch's default; more than layers 1-3 have is a spec error naming the field."""
+    total = sum(backbone.channels[name] for name in PADIM_LAYERS)
+    n_features = params.n_features or DEFAULT_N_FEATURES.get(backbone.arch)
+    if n_features is None:
+        raise SpecError([f"method.n_features: no default for arch {backbone.arch!r}; give 1..{total}"])
+    if n_features > total:
+        raise SpecError([f"method.n_features: {n_features} exceeds the {total} channels of layers 1-3 of "
+                         f"{backbone.arch}; accepted: 1..{total}"])
+    return n_features
+
+
 class PadimEvaluator:
     """Fits `PadimModel` on normal training batches and scores test batches."""
 
@@ -127,5 +143,5 @@ class PadimEvaluator:
 @register("evaluate", PadimParams, "PaDiM: per-position Gaussians on layer 1-3 features, Mahalanobis maps")
 def build(params: PadimParams, ctx: BuildContext) -> PadimEvaluator:
     backbone = frozen_backbone(ctx)
-    model = PadimModel(backbone, params.n_features, params.eps, params.blur_sigma, ctx.seed)
+    model = PadimModel(backbone, n_features_for(params, backbone), params.eps, params.blur_sigma, ctx.seed)
     return PadimEvaluator(model.to(ctx.device).eval(), ctx)

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from ab_core.contracts import Batch, BuildContext
-from ab_core.errors import DataError
-from ab_core.methods.padim import PadimModel, PadimParams, build
+from ab_core.errors import DataError, SpecError
+from ab_core.methods.padim import PadimModel, PadimParams, build, n_features_for
 from ab_core.models.backbone import ResNetBackbone
 from ab_core.specs import BackboneSpec, DataSpec
 
@@ -75,3 +75,20 @@ def test_padim_without_training_images_names_the_problem():
     evaluator = build(PadimParams(), make_ctx())
     with pytest.raises(DataError, match="no training images"):
         evaluator.fit([])
+
+
+def test_padim_n_features_defaults_follow_the_arch():
+    params = PadimParams()
+    assert params.n_features is None
+    assert n_features_for(params, ResNetBackbone("resnet18")) == 100  # today's default on ResNet-18
+    assert n_features_for(params, ResNetBackbone("resnet34")) == 100
+    with torch.device("meta"):  # layers 1-3 of 256 + 512 + 1024 channels, no memory
+        assert n_features_for(params, ResNetBackbone("wide_resnet50_2")) == 550
+        assert n_features_for(params, ResNetBackbone("resnet50")) == 550
+    assert n_features_for(PadimParams(n_features=40), ResNetBackbone()) == 40
+    assert len(build(PadimParams(), make_ctx()).model.channels) == 100
+
+
+def test_padim_n_features_above_the_archs_channels_is_a_spec_error_naming_the_field():
+    with pytest.raises(SpecError, match=r"method.n_features: 1000 exceeds the 448 .*accepted: 1..448"):
+        build(PadimParams(n_features=1000), make_ctx())
