@@ -41,10 +41,12 @@ class Service:
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
 
-    def start_dispatcher(self) -> subprocess.Popen[bytes]:
+    def start_dispatcher(self, **settings: str) -> subprocess.Popen[bytes]:
+        """`settings`: AB_* values of this dispatcher that differ from the service's (lease_seconds=...)."""
         log = (self.log_dir / f"dispatcher-{len(self.dispatchers)}.log").open("wb")
+        env = os.environ | self.env | {f"AB_{key.upper()}": value for key, value in settings.items()}
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "dispatcher"], cwd=ROOT, env=os.environ | self.env,
+            [sys.executable, "-m", "cli.main", "dispatcher"], cwd=ROOT, env=env,
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.dispatchers.append(process)
@@ -109,6 +111,7 @@ def service(
         "allowed_dataset_roots": [synth_root],
         "ray_address": ray_head.dashboard_url,
         "ray_auth_token": ray_head.token,
+        "ray_gcs_address": ray_head.gcs_address,
         "api_url": f"http://127.0.0.1:{port}",
         "dispatcher_id": "e2e-dispatcher",
         "lease_seconds": 60.0,  # a restarted dispatcher on a busy machine must be back within it
