@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ab_core import registry
 from ab_core.checkpoints import TRAINING_FILE, latest_checkpoint, load_file, read_meta, save_checkpoint
 from ab_core.contracts import Batch, BuildContext, Pretrainer
+from ab_core.data.classes import class_counts
 from ab_core.data.loader import ImageDataset, make_loader, open_dataset
 from ab_core.distributed import World, current_world
 from ab_core.errors import TrainingError
@@ -116,7 +117,8 @@ def pretrain(
             report(metrics)
 
     final = latest_checkpoint(out_dir)
-    return {"metrics": metrics, "checkpoint": str(final) if final else None, "steps": total_steps}
+    return {"metrics": metrics, "checkpoint": str(final) if final else None, "steps": total_steps,
+            "class_counts": class_counts(dataset)}
 
 
 def _total_steps(schedule: ScheduleSpec, micro_per_epoch: int) -> int:
@@ -185,6 +187,7 @@ def _save(
 ) -> Path:
     training = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}
     meta = checkpoint_meta(spec, dataset.fingerprint(), str(model.backbone.arch), step, metrics)
+    meta["class_counts"] = class_counts(dataset)  # images per class, after data.classes / exclude_classes
     path = save_checkpoint(
         out_dir / "checkpoints" / f"step_{step:08d}",
         model.backbone.state_dict(),

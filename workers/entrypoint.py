@@ -80,11 +80,10 @@ def stages_of(spec: JobSpec | SweepSpec) -> list[tuple[str, JobSpec]]:
 def preflight(spec: JobSpec, dataset_roots: Sequence[str] | None = None, field: str = "") -> None:
     """Fail in seconds, before Ray Train starts workers, on data that is not there or lies outside the
     roots now, or weights that are no checkpoint directory."""
-    from ab_core.data.loader import open_dataset
+    from ab_core.data.check import check_before_job
 
     check_data_root(spec, dataset_roots, f"{field}data")
-    if spec.data.dataset in ("image_folder", "mvtec"):  # file listings only; nothing is decoded
-        open_dataset(spec.data.model_copy(update={"cache": "none"}), "train", seed=spec.seed)
+    check_before_job(spec.data, spec.seed, evaluate=spec.kind == "evaluate")  # listings and file headers
     weights = spec.backbone.weights
     if weights not in ("none", "imagenet") and not Path(weights).is_dir():
         from ab_core.errors import CheckpointError

@@ -26,12 +26,13 @@ def register_outputs(api: WorkerApi, spec: JobSpec, result: Any) -> dict[str, An
 
 
 def provenance(checkpoint: Path) -> dict[str, Any]:
-    """The spec hash and dataset fingerprint a pretraining checkpoint records (rows compare on these)."""
+    """The spec hash, dataset fingerprint (rows compare on these) and class counts a checkpoint records."""
     meta_file = checkpoint / "meta.json"
     if not meta_file.is_file():
         return {}
     meta = json.loads(meta_file.read_text())
-    return {key: meta[key] for key in ("spec_hash", "dataset_fingerprint", "code_version") if key in meta}
+    return {key: meta[key] for key in ("spec_hash", "dataset_fingerprint", "code_version", "class_counts")
+            if key in meta}
 
 
 def artifact_kind(spec: JobSpec, path: Path) -> str:
