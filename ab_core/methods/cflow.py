@@ -58,12 +58,13 @@ class CflowModel(nn.Module):
     the encoded features" with "conditional normalizing flows ... conditioned on positional encoding".
 
     The encoder is the backbone under evaluation, frozen and in eval mode whatever `train()` is given.
-    `reference[l]` is the largest per-dim log-likelihood of layer l over the training fibers, set by
-    `calibrate`: the reference subtracts the test set's maximum before exp(), which a scorer that sees
-    one batch at a time cannot know; the training maximum is a fixed constant that plays its part.
+    `ll_max[l]` is the largest per-dim log-likelihood of layer l's training fibers in the last epoch
+    (each as its training step scored it): the reference subtracts the whole test set's maximum
+    before exp(), which a scorer that sees one batch at a time cannot know; this fixed constant takes
+    its place, so that a score does not depend on the other images of its batch.
     """
 
-    reference: Tensor | None
+    ll_max: Tensor | None
 
     def __init__(self, encoder: ResNetBackbone, params: CflowParams, seed: int):
         super().__init__()
@@ -76,7 +77,7 @@ class CflowModel(nn.Module):
                             params.clamp, generator)
             for name in self.layers
         )
-        self.register_buffer("reference", None)  # (L,) once calibrated
+        self.register_buffer("ll_max", None)  # (L,) once fitted
         self._encodings: dict[tuple[int, int, str], Tensor] = {}
 
     def flows(self) -> list[ConditionalFlow]:
@@ -120,28 +121,17 @@ class CflowModel(nn.Module):
         return out
 
     @torch.no_grad()
-    def calibrate(self, batches: Iterable[Tensor]) -> None:
-        """Set `reference` to each layer's largest per-dim log-likelihood over the given training images."""
-        best: Tensor | None = None
-        for images in batches:
-            top = torch.stack([ll.amax() for ll in self.log_likelihoods(images)])  # (L,)
-            best = top if best is None else torch.maximum(best, top)
-        if best is None:
-            raise DataError("CFlow got no training images to calibrate its likelihoods on")
-        self.reference = best
-
-    @torch.no_grad()
     def anomaly_maps(self, images: Tensor) -> Tensor:
-        """Normalised images (B, 3, H, W) -> anomaly maps (B, 1, H, W): L - sum_l up(exp(ll_l - ref_l)).
+        """Normalised images (B, 3, H, W) -> anomaly maps (B, 1, H, W): L - sum_l up(exp(ll_l - ll_max_l)).
 
         As the reference: each layer's likelihoods become probabilities exp(ll - max) in (0, 1],
         are upsampled bilinearly (align_corners) to the image, summed, and inverted to a score.
         """
-        if self.reference is None:
-            raise RuntimeError("CflowModel scored before calibrate(): fit it on normal images first")
+        if self.ll_max is None:
+            raise RuntimeError("CflowModel scored before it was fitted: fit it on normal images first")
         size = images.shape[-2:]
         total = images.new_zeros(images.shape[0], 1, *size)
-        for ll, top in zip(self.log_likelihoods(images), self.reference, strict=True):
+        for ll, top in zip(self.log_likelihoods(images), self.ll_max, strict=True):
             probability = torch.exp(ll - top).unsqueeze(1)  # (B, 1, h, w)
             total += F.interpolate(probability, size=size, mode="bilinear", align_corners=True)
         return len(self.layers) - total
@@ -152,8 +142,8 @@ class CflowEvaluator:
 
     Per training batch and layer, as the reference: its B h w fibers in a random order, split into
     E // N batches of N (the remainder joins the last; one batch when E < N), one Adam step each on
-    -log sigmoid(log p / C). `fit` iterates `batches` once per epoch and once more to calibrate;
-    `on_epoch(epoch, mean_loss)` is called after each epoch when set.
+    -log sigmoid(log p / C). `fit` iterates `batches` once per epoch; `on_epoch(epoch, mean_loss)` is
+    called after each epoch when set. Adam is the fused kernel: the same update in one pass.
     """
 
     def __init__(self, model: CflowModel, params: CflowParams, ctx: BuildContext):
@@ -162,40 +152,45 @@ class CflowEvaluator:
         self.on_epoch: Callable[[int, float], None] | None = None
 
     def fit(self, batches: Iterable[Batch]) -> None:
-        optimizers = [torch.optim.Adam(flow.parameters(), lr=self.params.lr) for flow in self.model.flows()]
+        fused = self.ctx.device.type in ("cpu", "cuda")
+        optimizers = [torch.optim.Adam(flow.parameters(), lr=self.params.lr, fused=fused)
+                      for flow in self.model.flows()]
         self.model.train()
         for epoch in range(self.params.epochs):
             total, count = 0.0, 0
+            tops: list[list[Tensor]] = [[] for _ in self.model.layers]  # per layer, each step's max ll
             for batch in batches:
                 features = self.model.features(prepare(batch.images, self.ctx))
-                for flow, optimizer, feature in zip(self.model.flows(), optimizers, features, strict=True):
-                    loss_sum, fibers = self._train_layer(flow, optimizer, feature)
-                    total, count = total + loss_sum, count + fibers
+                for index, (flow, feature) in enumerate(zip(self.model.flows(), features, strict=True)):
+                    loss_sum, top = self._train_layer(flow, optimizers[index], feature)
+                    total, count = total + float(loss_sum), count + feature[:, 0].numel()
+                    tops[index].append(top)
             if count == 0:
                 raise DataError("CFlow got no training images to fit")
             if self.on_epoch is not None:
                 self.on_epoch(epoch, total / count)
+        self.model.ll_max = torch.stack([torch.stack(layer).amax() for layer in tops])  # the last epoch's
         self.model.eval()
-        self.model.calibrate(prepare(batch.images, self.ctx) for batch in batches)
 
     def _train_layer(self, flow: ConditionalFlow, optimizer: torch.optim.Optimizer,
-                     feature: Tensor) -> tuple[float, int]:
-        """One pass over the fibers of one layer's (B, C, h, w) map; returns (sum of losses, fibers)."""
-        batch, _, height, width = feature.shape
+                     feature: Tensor) -> tuple[Tensor, Tensor]:
+        """One pass over the fibers of one layer's (B, C, h, w) map -> (sum of losses, largest ll)."""
+        _, _, height, width = feature.shape
         e = CflowModel.fibers(feature)  # (E, C)
         c = self.model.encoding(height, width, feature.device)  # (h w, P): fiber i sits at i mod h w
         order = torch.randperm(e.shape[0], generator=self.generator).to(feature.device)
         size = self.params.fiber_batch_size
         steps = max(e.shape[0] // size, 1)
-        total = feature.new_zeros(())
+        total, top = feature.new_zeros(()), feature.new_full((), -torch.inf)
         for step in range(steps):
             idx = order[step * size : (step + 1) * size if step < steps - 1 else None]
-            loss = -F.logsigmoid(flow.log_likelihood_per_dim(e[idx], c[idx % (height * width)]))  # (N,)
+            ll = flow.log_likelihood_per_dim(e[idx], c[idx % (height * width)])  # (N,) log p / C
+            loss = -F.logsigmoid(ll)
             optimizer.zero_grad(set_to_none=True)
             loss.mean().backward()
             optimizer.step()
-            total += loss.detach().sum()
-        return float(total), e.shape[0]
+            total, top = total + loss.detach().sum(), torch.maximum(top, ll.detach().max())
+        return total, top
 
     def score(self, batch: Batch) -> dict[str, Tensor]:
         self.model.eval()

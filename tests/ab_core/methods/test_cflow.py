@@ -73,7 +73,6 @@ def test_each_layer_sees_every_fiber_once_per_batch_in_steps_of_n():
             return original(e, c)
 
         flow.log_likelihood_per_dim = spy
-    evaluator.model.calibrate = lambda images: None  # count the training steps only
     evaluator.fit(batches(1, 2))
     # 2 images of 32 px: layer1 2*8*8 = 128 fibers -> 5 steps (24 x 4 + 32); layer2 2*4*4 = 32 -> 1 step
     assert sizes[0] == [24, 24, 24, 24, 32] and sizes[1] == [32]
@@ -86,24 +85,30 @@ def test_anomaly_map_is_the_layers_normalised_likelihoods_upsampled_summed_and_i
     images = torch.randn(3, 3, 32, 32)
     model = evaluator.model
     expected = torch.zeros(3, 1, 32, 32)
-    for ll, top in zip(model.log_likelihoods(images), model.reference, strict=True):
+    for ll, top in zip(model.log_likelihoods(images), model.ll_max, strict=True):
         expected += F.interpolate(torch.exp(ll - top)[:, None], size=(32, 32), mode="bilinear",
                                   align_corners=True)
     torch.testing.assert_close(model.anomaly_maps(images), 3 - expected)
 
 
-def test_reference_is_the_largest_training_likelihood_and_scores_do_not_depend_on_the_batch():
+def test_ll_max_is_the_largest_likelihood_of_the_last_epoch_and_scores_do_not_depend_on_the_batch():
     torch.manual_seed(0)
-    evaluator = build(small(), make_ctx())
-    train = batches()
-    evaluator.fit(train)
-    model = evaluator.model
-    from ab_core.components.encoder import prepare
+    evaluator = build(small(epochs=2), make_ctx())
+    seen: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    for index, flow in enumerate(evaluator.model.flows()):
+        original = flow.log_likelihood_per_dim
 
-    lls = [model.log_likelihoods(prepare(b.images, evaluator.ctx)) for b in train]
-    for layer in range(3):
-        top = max(float(ll[layer].max()) for ll in lls)
-        assert float(model.reference[layer]) == pytest.approx(top, abs=1e-5)
+        def spy(e, c, index=index, original=original):
+            ll = original(e, c)
+            seen[index].append(float(ll.detach().max()))
+            return ll
+
+        flow.log_likelihood_per_dim = spy
+    evaluator.fit(batches())
+    model = evaluator.model
+    for layer in range(3):  # 2 batches, each one step per layer: the last epoch's are the last two
+        assert float(model.ll_max[layer]) == pytest.approx(max(seen[layer][-2:]), abs=1e-6)
+        assert len(seen[layer]) == 4
     test = batches(1, 4)[0]
     together = evaluator.score(test)
     alone = evaluator.score(Batch(test.images[2:3], test.labels[2:3]))
