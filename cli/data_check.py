@@ -24,12 +24,21 @@ def add_command(data: argparse._SubParsersAction) -> None:
 
 def _sections(args: argparse.Namespace) -> list[tuple[str, object, int]]:
     """(field path, DataSpec, seed) of what to check."""
+    from pydantic import ValidationError
+
     from ab_core.data.check import detect_layout
+    from ab_core.errors import SpecError
     from ab_core.specs import DataSpec, JobSpec
 
     if args.target.is_dir():
         kind = args.dataset or detect_layout(args.target)
-        return [("data", DataSpec(dataset=kind, root=str(args.target)), args.seed)]
+        if kind == "folder":
+            raise SpecError(["data.dataset 'folder' needs normal_dir (and abnormal_dir, mask_dir): check a "
+                             "spec file that names them"])
+        try:
+            return [("data", DataSpec(dataset=kind, root=str(args.target)), args.seed)]
+        except ValidationError as error:
+            raise SpecError([f"--dataset {kind!r}: {e['msg']}" for e in error.errors()]) from None
     from ab_core.sweeps import load_submitted
 
     spec = load_submitted(args.target)
