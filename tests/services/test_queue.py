@@ -150,6 +150,19 @@ def test_a_retried_infrastructure_failure_queues_again_until_attempts_run_out(
     assert (job.state, job.attempt, job.error) == (JobState.FAILED, 2, "node lost again")
 
 
+def test_a_job_that_succeeds_after_a_retry_keeps_no_error_of_the_failed_attempt(
+    plane: ControlPlane, spec: JobSpec
+):
+    job_id = submit(plane, spec)
+    (claim,) = plane.queue.claim("w")
+    assert plane.queue.fail(job_id, claim.attempt, "node lost", retry=True).error == "node lost"
+    (claim,) = plane.queue.claim("w")
+    job = plane.queue.complete(job_id, claim.attempt, {"checkpoint": None})
+    assert (job.state, job.attempt, job.error) == (JobState.SUCCEEDED, 2, None)
+    requeued = [e for e in plane.jobs.events(ALICE, job_id).items if e.data.get("state") == "queued"]
+    assert requeued[-1].data["reason"] == "node lost"  # the history keeps it
+
+
 def test_a_user_failure_is_not_retried(plane: ControlPlane, spec: JobSpec):
     job_id = submit(plane, spec)
     (claim,) = plane.queue.claim("w")
