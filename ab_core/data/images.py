@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -91,19 +92,38 @@ def rgb_to_tensor(image: Image.Image) -> Tensor:
 Box = tuple[int, int, int, int]  # (left, top, right, bottom) in pixels, PIL's crop box
 
 
+def _stamp(path: Path) -> tuple[Path, int, int]:
+    stat = Path(path).stat()
+    return Path(path), stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=8)  # the tiles of one wide image are read one after another: decode it once
+def _whole_rgb(stamp: tuple[Path, int, int]) -> Image.Image:
+    return load_rgb(stamp[0])
+
+
+def _mask_grey(path: Path) -> Image.Image:
+    image = _open(Path(path))
+    if image.mode not in ("L", "1", "P"):
+        image = to_rgb(image)
+    return image.convert("L")
+
+
+@lru_cache(maxsize=8)
+def _whole_mask(stamp: tuple[Path, int, int]) -> Image.Image:
+    return _mask_grey(stamp[0])
+
+
 def decode(path: Path, resize: int, crop: int, box: Box | None = None) -> Tensor:
     """(3, crop, crop) uint8: the image (or its `box`, a tile) resized (shorter side = resize, bilinear) and
     centre-cropped."""
-    image = load_rgb(path)
-    return rgb_to_tensor(fit(image if box is None else image.crop(box), resize, crop))
+    image = load_rgb(path) if box is None else _whole_rgb(_stamp(path)).crop(box)
+    return rgb_to_tensor(fit(image, resize, crop))
 
 
 def load_mask(path: Path, resize: int, crop: int, box: Box | None = None) -> Tensor:
     """(1, crop, crop) uint8 0/1: the mask (or its `box`) with decode's geometry (nearest); any non-zero
     pixel is defect, so 0/1 and 0/255 masks read the same."""
-    image = _open(Path(path))
-    if image.mode not in ("L", "1", "P"):
-        image = to_rgb(image)
-    grey = image.convert("L")
-    grey = fit(grey if box is None else grey.crop(box), resize, crop, resample=Image.Resampling.NEAREST)
+    grey = _mask_grey(path) if box is None else _whole_mask(_stamp(path)).crop(box)
+    grey = fit(grey, resize, crop, resample=Image.Resampling.NEAREST)
     return torch.from_numpy((np.asarray(grey) > 0).astype(np.uint8))[None]  # (1, crop, crop)
