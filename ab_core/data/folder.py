@@ -2,7 +2,8 @@
 
 Directories are relative to data.root (or absolute). A defective image's mask is the file in mask_dir with
 the same stem (or `<stem>_mask`), any image extension. Without normal_test_dir a seeded `test_fraction`
-of normal_dir is held out for the test split. The one category is named after the root folder.
+of normal_dir is held out for the test split; without mask_dir only image metrics are scored. The one
+category is named after the root folder.
 """
 
 from __future__ import annotations
@@ -79,9 +80,10 @@ class FolderLayout(AnomalyLayout):
             mask_dir = self._dir(data, data.mask_dir)
             masks = list_files(mask_dir, result.ignored) if mask_dir is not None else []
             by_stem = {p.stem: p for p in masks} | {p.stem.removesuffix("_mask"): p for p in masks}
-            result.test += [
-                defective(p, by_stem.get(p.stem), result.missing_masks if mask_dir else []) for p in abnormal
-            ]
+            if mask_dir is None:  # no masks at all: image metrics only
+                result.test += [FileItem(p, 1) for p in abnormal]
+            else:
+                result.test += [defective(p, by_stem.get(p.stem), result.missing_masks) for p in abnormal]
             result.orphan_masks = unused(masks, result.test)
         return result
 

@@ -34,6 +34,12 @@ def test_without_normal_test_dir_normals_are_held_out(folder_root: Path) -> None
     assert len(train) == 3 and test.labels() == [0, 0, 1, 1]
 
 
+def test_without_mask_dir_the_test_set_has_no_masks(folder_root: Path) -> None:
+    test = open_dataset(_spec(folder_root, mask_dir=None), "test", "my_parts")
+    assert test.labels()[-2:] == [1, 1] and test[len(test) - 1].mask is None
+    assert test.__getitems__(list(range(len(test)))).masks is None  # pixel metrics are not computed
+
+
 def test_extensions_limit_the_files_read(folder_root: Path, write) -> None:
     write.image(folder_root / "good" / "part_9.jpg")
     assert len(open_dataset(_spec(folder_root, test_fraction=0.0), "train", "my_parts")) == 6
