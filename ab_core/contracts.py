@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +38,8 @@ class BuildContext:
     device: torch.device
     seed: int
     world: World = World()  # rank and size when data-parallel (e.g. SimCLR gathers negatives)
+    category: str | None = None  # anomaly evaluators: the category under test (RegAD trains on the others)
+    out_dir: Path | None = None  # that category's output folder, where an evaluator may save what it trained
 
 
 class Pretrainer(nn.Module):
@@ -59,6 +62,16 @@ class Pretrainer(nn.Module):
         """Extra metrics of the last training_step (e.g. top-1); none by default."""
         return {}
 
+    def on_report(self, metrics: dict[str, Any]) -> list[str]:
+        """Sees each report's metrics before they go out; returns warnings to send with that report
+        (e.g. SimSiam's collapse monitor). None by default."""
+        return []
+
+    def result_flags(self) -> dict[str, bool]:
+        """Verdicts the run's result carries beside its metrics, e.g. `{"collapsed": False}`; each report
+        carries them too, so the service's result (built from the last report) has them. None by default."""
+        return {}
+
     def head_state(self) -> dict[str, Tensor]:
         """State of the heads saved beside the backbone (projection head, classifier)."""
         return {}
@@ -70,3 +83,17 @@ class Evaluator(Protocol):
     def fit(self, batches: Iterable[Batch]) -> None: ...
 
     def score(self, batch: Batch) -> dict[str, Tensor]: ...
+
+
+@runtime_checkable
+class RepeatedEvaluator(Evaluator, Protocol):
+    """An evaluator scored over several seeded draws after one `fit` (RegAD: one k-shot support set per
+    draw). The loop calls `draw(i)` for i in range(draws), scores the whole test set after each, and
+    reports each metric's mean over the draws with its standard deviation beside it (`<metric>_std`);
+    results.json lists every draw with what `draw` returned (e.g. the support images) and its metrics,
+    after the `fit_record` (e.g. where the trained part was saved)."""
+
+    draws: int
+    fit_record: dict[str, Any]
+
+    def draw(self, index: int) -> dict[str, Any]: ...

@@ -71,7 +71,7 @@ def pretrain(
     model.train()
     accum = spec.schedule.grad_accum
     batches = _micro_batches(dataset, spec, world, start_step * accum, micro_per_epoch)
-    metrics: dict[str, float] = {}
+    metrics: dict[str, Any] = {}
     started = time.perf_counter()
     for step in range(start_step, total_steps):
         torch.manual_seed(spec.seed * 1_000_003 + step)
@@ -107,6 +107,8 @@ def pretrain(
         checkpoint_due = done == total_steps or (
             spec.schedule.checkpoint_every and done % spec.schedule.checkpoint_every == 0
         )
+        if checkpoint_due or done % spec.schedule.log_every == 0:
+            metrics.update(_verdicts(model, metrics))
         if checkpoint_due:
             metrics["images_per_second"] = (
                 (done - start_step) * accum * spec.data.batch_size / (time.perf_counter() - started)
@@ -117,8 +119,17 @@ def pretrain(
             report(metrics)
 
     final = latest_checkpoint(out_dir)
-    return {"metrics": metrics, "checkpoint": str(final) if final else None, "steps": total_steps,
-            "class_counts": class_counts(dataset)}
+    result = {"metrics": metrics, "checkpoint": str(final) if final else None, "steps": total_steps,
+              "class_counts": class_counts(dataset)}
+    return result | model.result_flags()
+
+
+def _verdicts(model: Pretrainer, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What a report adds to its metrics: the method's result flags (e.g. `collapsed`) and, when the
+    method raised any on this report, its warnings as one `warning` line (the service posts it as a
+    warning event)."""
+    warnings = model.on_report(metrics)
+    return model.result_flags() | ({"warning": "; ".join(warnings)} if warnings else {})
 
 
 def _total_steps(schedule: ScheduleSpec, micro_per_epoch: int) -> int:

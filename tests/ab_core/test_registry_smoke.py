@@ -15,6 +15,8 @@ SMOKE_PARAMS = {
     "rd4ad": {"epochs": 1},
     "linear_probe": {"epochs": 2},
     "cflow": {"epochs": 1, "coupling_blocks": 2},
+    "psco": {"queue_size": 64, "hidden_dim": 256},  # the default 16384 x 256 queue is a 16 MB checkpoint
+    "relative_position": {"patch_size": 8, "gap": 2, "jitter": 1},  # the default 48 px grid needs 204 px
 }
 
 
