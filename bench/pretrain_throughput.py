@@ -1,11 +1,13 @@
-"""SimCLR pretraining throughput, end to end from a PNG folder, against the compute-only floor.
+"""Pretraining throughput of every pretrainer, end to end from a PNG folder, against its compute floor.
 
-One run, alternating rounds, medians. Columns:
-  end_to_end  ab_core's loop on an image_folder of PNGs: decode once (cached uint8), batched tensor
-              augmentation of two views, forward, NT-Xent, backward, step
-  floor       the same SimCLR module and step on ready, already-augmented tensors (no data, no augmentation)
+One run, alternating rounds, medians. Columns, per method (its params and arch from examples/<method>.yaml):
+  end_to_end  ab_core's loop through the runner on an image_folder of PNGs: decode once (cached uint8),
+              the method's batched tensor augmentation, forward, loss, backward, step, reports
+  floor       the same module's training_step + backward + step + after_step on one ready batch already in
+              memory (no loader, no loop bookkeeping); for simclr also with its two views fixed
   lightly     lightly's SimCLR recipe on the same folder (ImageFolder + SimCLRTransform), if installed
-Prints one JSON line per figure. Usage: .venv/bin/python bench/pretrain_throughput.py [--steps 12 --rounds 3]
+Prints one JSON line per figure.
+Usage: .venv/bin/python bench/pretrain_throughput.py [--methods simclr cdo] [--steps 12 --rounds 3]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from unittest import mock
 
 import numpy as np
 import torch
+import yaml
 from PIL import Image
 
 from ab_core import registry
@@ -29,6 +32,7 @@ from ab_core.runner import run
 from ab_core.specs import parse_spec
 
 SIZE, BATCH = 64, 64
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def make_png_folder(root: Path, classes: int = 4, per_class: int = 128) -> Path:
@@ -42,11 +46,19 @@ def make_png_folder(root: Path, classes: int = 4, per_class: int = 128) -> Path:
     return root
 
 
-def spec_for(folder: Path, steps: int):
+def example_of(method: str) -> dict:
+    """The method's params and backbone from its example spec (the simclr figures keep temperature 0.5)."""
+    raw = yaml.safe_load((EXAMPLES / f"{method}.yaml").read_text())
+    params = {"method": "simclr", "temperature": 0.5} if method == "simclr" else raw["method"]
+    backbone = {k: v for k, v in raw.get("backbone", {}).items() if k == "arch"}
+    return {"method": params, "backbone": backbone}
+
+
+def spec_for(folder: Path, steps: int, method: str = "simclr"):
     return parse_spec(
         {
             "kind": "pretrain",
-            "method": {"method": "simclr", "temperature": 0.5},
+            **example_of(method),
             "data": {
                 "dataset": "image_folder",
                 "root": str(folder),
@@ -66,12 +78,12 @@ def step_times(stamps: list[float], warmup: int) -> float:
     return statistics.median(b - a for a, b in zip(stamps[warmup:-1], stamps[warmup + 1 :], strict=True))
 
 
-def end_to_end(folder: Path, steps: int, out: Path) -> tuple[float, float]:
+def end_to_end(folder: Path, steps: int, out: Path, method: str = "simclr") -> tuple[float, float]:
     """(images per second in steady state, seconds to open and decode the folder once)."""
     stamps: list[float] = []
     started = time.perf_counter()
     run(
-        spec_for(folder, steps),
+        spec_for(folder, steps, method),
         out,
         report=lambda m, checkpoint_dir=None: stamps.append(time.perf_counter()),
         device="cpu",
@@ -80,8 +92,29 @@ def end_to_end(folder: Path, steps: int, out: Path) -> tuple[float, float]:
     return BATCH / step_times(stamps, 2), first_step
 
 
+def method_floor(folder: Path, steps: int, method: str) -> float:
+    """The method's own step on one ready uint8 batch in memory: training_step, backward, step, after_step."""
+    spec = spec_for(folder, steps, method)
+    torch.manual_seed(0)
+    ctx = BuildContext(spec.backbone, spec.data, 4, torch.device("cpu"), 0)
+    model = registry.get(method).build(spec.method, ctx).train()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    images = torch.randint(0, 255, (BATCH, 3, SIZE, SIZE), dtype=torch.uint8)
+    batch = Batch(images, torch.arange(BATCH) % 4)
+    stamps = []
+    for step in range(steps):
+        torch.manual_seed(step)
+        loss = model(batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        model.after_step()
+        stamps.append(time.perf_counter())
+    return BATCH / step_times(stamps, 2)
+
+
 def floor(folder: Path, steps: int) -> float:
-    """The same module's step on ready tensors: simclr_views replaced by two fixed augmented views."""
+    """SimCLR's step on ready tensors: simclr_views replaced by two fixed augmented views."""
     spec = spec_for(folder, steps)
     torch.manual_seed(0)
     ctx = BuildContext(spec.backbone, spec.data, 4, torch.device("cpu"), 0)
@@ -132,69 +165,58 @@ def lightly_recipe(folder: Path, steps: int) -> float | None:
     return BATCH / step_times(stamps, 2)
 
 
+def pretrainers() -> list[str]:
+    return [name for name, entry in registry.entries().items() if entry.role == "pretrain"]
+
+
+def figure(common: dict, name: str, value: float | None, **extra) -> None:
+    shown = None if value is None else round(value, 4)
+    print(json.dumps({**common, "figure": name, "value": shown, **extra}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--methods", nargs="*", default=None, help="pretrainers to time; default: all")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    methods = args.methods or pretrainers()
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    e2e: dict[str, list[float]] = {m: [] for m in methods}
+    floors: dict[str, list[float]] = {m: [] for m in methods}
+    firsts: dict[str, list[float]] = {m: [] for m in methods}
+    fixed_views, lightly = [], []
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_png_folder(Path(tmp) / "pngs")
-        e2e, floors, lightly, firsts = [], [], [], []
-        for r in range(args.rounds):
-            rate, first = end_to_end(folder, args.steps, Path(tmp) / f"run{r}")
-            e2e.append(rate)
-            firsts.append(first)
-            floors.append(floor(folder, args.steps))
-            got = lightly_recipe(folder, args.steps)
-            if got is not None:
-                lightly.append(got)
-    common = {
-        "bench": "pretrain_throughput",
-        "method": "simclr",
-        "arch": "resnet18",
-        "px": SIZE,
-        "batch": BATCH,
-        "threads": torch.get_num_threads(),
-        "rounds": args.rounds,
-        "steps": args.steps,
-    }
-    med_e2e, med_floor = statistics.median(e2e), statistics.median(floors)
-    print(json.dumps({**common, "figure": "end_to_end_images_per_s", "value": round(med_e2e, 2)}))
-    print(json.dumps({**common, "figure": "floor_images_per_s", "value": round(med_floor, 2)}))
-    print(
-        json.dumps(
-            {
-                **common,
-                "figure": "end_to_end_over_floor",
-                "value": round(med_e2e / med_floor, 4),
-                "target": ">= 0.97",
-            }
-        )
-    )
-    print(
-        json.dumps(
-            {
-                **common,
-                "figure": "first_step_s_including_decode",
-                "value": round(statistics.median(firsts), 2),
-            }
-        )
-    )
-    if lightly:
-        med_lightly = statistics.median(lightly)
-        print(json.dumps({**common, "figure": "lightly_images_per_s", "value": round(med_lightly, 2)}))
-        print(
-            json.dumps(
-                {**common, "figure": "end_to_end_over_lightly", "value": round(med_e2e / med_lightly, 4)}
-            )
-        )
-    else:
-        print(
-            json.dumps(
-                {**common, "figure": "lightly_images_per_s", "value": None, "note": "lightly not installed"}
-            )
-        )
+        for r in range(args.rounds):  # each round: every method end to end and at its floor, side by side
+            for method in methods:
+                rate, first = end_to_end(folder, args.steps, Path(tmp) / f"{method}{r}", method)
+                e2e[method].append(rate)
+                firsts[method].append(first)
+                floors[method].append(method_floor(folder, args.steps, method))
+            if "simclr" in methods:
+                fixed_views.append(floor(folder, args.steps))
+                got = lightly_recipe(folder, args.steps)
+                if got is not None:
+                    lightly.append(got)
+    for method in methods:
+        common = {"bench": "pretrain_throughput", "method": method,
+                  "arch": spec_for(Path("."), 1, method).backbone.arch, "px": SIZE, "batch": BATCH,
+                  "threads": torch.get_num_threads(), "rounds": args.rounds, "steps": args.steps}
+        med_e2e, med_floor = statistics.median(e2e[method]), statistics.median(floors[method])
+        figure(common, "end_to_end_images_per_s", med_e2e)
+        figure(common, "floor_images_per_s", med_floor)
+        figure(common, "end_to_end_over_floor", med_e2e / med_floor, target=">= 0.97",
+               per_round=[round(a / b, 4) for a, b in zip(e2e[method], floors[method], strict=True)])
+        figure(common, "first_step_s_including_decode", statistics.median(firsts[method]))
+        if method != "simclr":
+            continue
+        figure(common, "fixed_views_floor_images_per_s", statistics.median(fixed_views))
+        if lightly:
+            figure(common, "lightly_images_per_s", statistics.median(lightly))
+            figure(common, "end_to_end_over_lightly", med_e2e / statistics.median(lightly))
+        else:
+            figure(common, "lightly_images_per_s", None, note="lightly not installed")
 
 
 if __name__ == "__main__":
