@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -15,14 +17,27 @@ def gaussian_kernel1d(sigma: float, device: torch.device | None = None) -> Tenso
     return kernel / kernel.sum()
 
 
-def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
-    """Separable blur of (B, 1, H, W) maps with reflected borders; sigma <= 0 returns them unchanged."""
+def _symmetric_pad(maps: Tensor, radius: int, dim: int) -> Tensor:
+    """Pad `dim` by `radius` per side as scipy's "reflect" does (d c b a | a b c d | d c b a), any radius."""
+    size = maps.shape[dim]
+    index = torch.arange(-radius, size + radius, device=maps.device) % (2 * size)
+    index = torch.where(index >= size, 2 * size - 1 - index, index)
+    return maps.index_select(dim, index)
+
+
+def gaussian_blur(maps: Tensor, sigma: float, border: Literal["mirror", "symmetric"] = "mirror") -> Tensor:
+    """Separable blur of (B, 1, H, W) maps; sigma <= 0 returns them unchanged. Borders: "mirror" (d c b |
+    a b c d, scipy's "mirror", torch's "reflect") or "symmetric" (c b a | a b c, scipy's default "reflect",
+    as `scipy.ndimage.gaussian_filter` blurs the RegAD and PaDiM reference maps)."""
     if sigma <= 0:
         return maps
     kernel = gaussian_kernel1d(sigma, maps.device).to(maps.dtype)
     radius = kernel.numel() // 2
     out = maps
     for shape in ((1, 1, 1, -1), (1, 1, -1, 1)):  # along W, then along H
+        if border == "symmetric":
+            out = F.conv2d(_symmetric_pad(out, radius, -1 if shape[-1] == -1 else -2), kernel.view(shape))
+            continue
         pad = (radius, radius, 0, 0) if shape[-1] == -1 else (0, 0, radius, radius)
         size = out.shape[-1] if shape[-1] == -1 else out.shape[-2]
         mode = "reflect" if radius < size else "replicate"  # reflect needs pad < size
@@ -30,10 +45,11 @@ def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
     return out
 
 
-def to_image_size(maps: Tensor, size: tuple[int, int], sigma: float) -> Tensor:
+def to_image_size(maps: Tensor, size: tuple[int, int], sigma: float,
+                  border: Literal["mirror", "symmetric"] = "mirror") -> Tensor:
     """(B, 1, h, w) patch scores -> (B, 1, H, W) map: bilinear upsampling, then the Gaussian blur."""
     maps = F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
-    return gaussian_blur(maps, sigma)
+    return gaussian_blur(maps, sigma, border)
 
 
 def image_scores(maps: Tensor) -> Tensor:

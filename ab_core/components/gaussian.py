@@ -90,3 +90,13 @@ class StreamingGaussian(nn.Module):
             inverse = torch.linalg.solve_triangular(lower, identity.expand_as(lower), upper=False)
             factor[part] = inverse.to(dtype)
         return factor
+
+
+def mahalanobis(embeddings: Tensor, mean: Tensor, whitening: Tensor) -> Tensor:
+    """Embeddings (B, d, h, w), each position's mean (P, d) and `whitening` (P, d, d) -> the distance
+    sqrt((x - mean)^T S^-1 (x - mean)) = |W (x - mean)| of each patch (B, 1, h, w); P = h * w."""
+    batch, dim, height, width = embeddings.shape
+    diff = embeddings.reshape(batch, dim, -1).permute(2, 1, 0) - mean.unsqueeze(2)  # (P, d, B)
+    whitened = torch.bmm(whitening, diff.contiguous())  # (P, d, B)
+    distance = whitened.square().sum(dim=1).sqrt()  # (P, B)
+    return distance.transpose(0, 1).reshape(batch, 1, height, width)

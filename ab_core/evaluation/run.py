@@ -12,11 +12,12 @@ from typing import Any
 import torch
 
 from ab_core import registry
-from ab_core.contracts import Batch, BuildContext
+from ab_core.contracts import Batch, BuildContext, RepeatedEvaluator
 from ab_core.data.anomaly_sets import ANOMALY_KINDS, is_anomaly_kind, unscored_splits
 from ab_core.data.loader import ImageDataset, categories, make_loader, open_dataset
 from ab_core.errors import SpecError
 from ab_core.evaluation import artifacts
+from ab_core.evaluation.draws import score_draws
 from ab_core.evaluation.scoring import anomaly_metrics, score_dataset
 from ab_core.evaluation.table import markdown_table, mean_row
 from ab_core.provenance import code_version
@@ -77,8 +78,10 @@ def data_fingerprint(prints: dict[str, str]) -> str:
     return digest.hexdigest()
 
 
-def _context(spec: JobSpec, device: torch.device, num_classes: int) -> BuildContext:
-    return BuildContext(spec.backbone, spec.data, num_classes, torch.device(device), spec.seed)
+def _context(spec: JobSpec, device: torch.device, num_classes: int, category: str | None = None,
+             folder: Path | None = None) -> BuildContext:
+    return BuildContext(spec.backbone, spec.data, num_classes, torch.device(device), spec.seed,
+                        category=category, out_dir=folder)
 
 
 def _detect_anomalies(spec: JobSpec, entry: registry.MethodEntry, out_dir: Path,
@@ -108,15 +111,18 @@ def _one_category(spec: JobSpec, entry: registry.MethodEntry, category: str, fol
     train = open_dataset(spec.data, "train", category, spec.seed)
     test = open_dataset(spec.data, "test", category, spec.seed)
     prints[f"{category}/train"], prints[f"{category}/test"] = train.fingerprint(), test.fingerprint()
-    evaluator = entry.build(spec.method, _context(spec, device, num_classes=2))
+    evaluator = entry.build(spec.method, _context(spec, device, 2, category, folder))
     if hasattr(evaluator, "on_epoch"):
         evaluator.on_epoch = lambda epoch, loss: report({"category": category, "epoch": epoch, "loss": loss})
 
     started = time.perf_counter()
     evaluator.fit(EpochBatches(train, spec.data.batch_size, spec.seed, spec.data.num_workers))
     fitted = time.perf_counter()
-    scored = score_dataset(evaluator, test, spec.data.batch_size, spec.seed)
-    metrics = anomaly_metrics(scored)
+    if isinstance(evaluator, RepeatedEvaluator):  # e.g. RegAD: mean and std over seeded support draws
+        scored, metrics = score_draws(evaluator, test, spec.data.batch_size, spec.seed)
+    else:
+        scored = score_dataset(evaluator, test, spec.data.batch_size, spec.seed)
+        metrics = anomaly_metrics(scored)
     metrics |= {"fit_seconds": fitted - started, "test_seconds": time.perf_counter() - fitted,
                 "train_images": len(train)}
     del evaluator

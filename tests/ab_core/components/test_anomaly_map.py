@@ -34,3 +34,13 @@ def test_to_image_size_upsamples_and_image_scores_take_the_max():
     assert maps.shape == (2, 1, 16, 16)
     scores = image_scores(maps)
     assert scores.shape == (2,) and scores[0] == 0 and scores[1] > 0
+
+
+def test_symmetric_borders_match_scipy_gaussian_filter_default_even_past_the_map_size():
+    from scipy.ndimage import gaussian_filter
+
+    maps = torch.rand(2, 1, 24, 10)  # radius 16 at sigma 4: wider than the map along W
+    for sigma in (1.0, 4.0):
+        blurred = gaussian_blur(maps, sigma, border="symmetric")
+        expected = np.stack([gaussian_filter(m[0].numpy().astype(np.float64), sigma) for m in maps])
+        np.testing.assert_allclose(blurred[:, 0].numpy(), expected, atol=1e-5)
