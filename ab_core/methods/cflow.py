@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Literal, cast
 
 import torch
@@ -137,6 +137,16 @@ class CflowModel(nn.Module):
         return len(self.layers) - total
 
 
+class _Normalised:
+    """The loader's batches as normalised images on the device, again on each iteration (epoch)."""
+
+    def __init__(self, batches: Iterable[Batch], ctx: BuildContext):
+        self.batches, self.ctx = batches, ctx
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (prepare(batch.images, self.ctx) for batch in self.batches)
+
+
 class CflowEvaluator:
     """Trains one flow per layer by maximum likelihood on random batches of fibers, then scores.
 
@@ -152,6 +162,10 @@ class CflowEvaluator:
         self.on_epoch: Callable[[int, float], None] | None = None
 
     def fit(self, batches: Iterable[Batch]) -> None:
+        self.fit_images(_Normalised(batches, self.ctx))
+
+    def fit_images(self, batches: Iterable[Tensor]) -> None:
+        """`fit` on batches of normalised images (B, 3, H, W), iterated once per epoch."""
         fused = self.ctx.device.type in ("cpu", "cuda")
         optimizers = [torch.optim.Adam(flow.parameters(), lr=self.params.lr, fused=fused)
                       for flow in self.model.flows()]
@@ -159,8 +173,8 @@ class CflowEvaluator:
         for epoch in range(self.params.epochs):
             total, count = 0.0, 0
             tops: list[list[Tensor]] = [[] for _ in self.model.layers]  # per layer, each step's max ll
-            for batch in batches:
-                features = self.model.features(prepare(batch.images, self.ctx))
+            for images in batches:
+                features = self.model.features(images)
                 for index, (flow, feature) in enumerate(zip(self.model.flows(), features, strict=True)):
                     loss_sum, top = self._train_layer(flow, optimizers[index], feature)
                     total, count = total + float(loss_sum), count + feature[:, 0].numel()
