@@ -62,6 +62,16 @@ class Pretrainer(nn.Module):
         """Extra metrics of the last training_step (e.g. top-1); none by default."""
         return {}
 
+    def on_report(self, metrics: dict[str, Any]) -> list[str]:
+        """Sees each report's metrics before they go out; returns warnings to send with that report
+        (e.g. SimSiam's collapse monitor). None by default."""
+        return []
+
+    def result_flags(self) -> dict[str, bool]:
+        """Verdicts the run's result carries beside its metrics, e.g. `{"collapsed": False}`; each report
+        carries them too, so the service's result (built from the last report) has them. None by default."""
+        return {}
+
     def head_state(self) -> dict[str, Tensor]:
         """State of the heads saved beside the backbone (projection head, classifier)."""
         return {}
