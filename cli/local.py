@@ -66,6 +66,8 @@ def run_spec(args: argparse.Namespace) -> int:
             k: v for k, v in metrics.items() if k in ("loss", "epoch", "category", "image_auroc", "top1")
         }
         bar.set_postfix({k: f"{v:.4g}" if isinstance(v, float) else v for k, v in shown.items()})
+        if metrics.get("warning"):  # a method's warning, e.g. SimSiam's collapse monitor
+            bar.write(f"warning: {metrics['warning']}")
         bar.refresh()
 
     result = run(spec, out, report=report, resume_from=args.resume, device=args.device)

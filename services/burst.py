@@ -67,6 +67,8 @@ class BurstWorker:
 
         def report(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
             channel.post_event(lease, "progress", progress_of(metrics))
+            if metrics.get("warning"):  # a method's warning (e.g. a collapse), as a warning-level log event
+                channel.post_event(lease, "log", {"level": "warning", "message": metrics["warning"]})
             if checkpoint_dir is not None:
                 channel.post_event(lease, "checkpoint", {"path": str(checkpoint_dir)})
             if channel.heartbeat(lease).cancel_requested:

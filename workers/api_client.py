@@ -97,6 +97,8 @@ class ApiProgress:
     def __call__(self, metrics: dict[str, Any], checkpoint_path: str | None) -> None:
         try:  # best effort: losing a progress line must not stop the training
             self.api.post_event("progress", progress_of(metrics))
+            if metrics.get("warning"):  # a method's warning (e.g. a collapse), as a warning-level log event
+                self.api.post_event("log", {"level": "warning", "message": metrics["warning"]})
             if checkpoint_path is not None:
                 self.api.post_event("checkpoint", {"path": checkpoint_path})
         except WorkerApiError as error:

@@ -22,7 +22,8 @@ def register_outputs(api: WorkerApi, spec: JobSpec, result: Any) -> dict[str, An
     if spec.kind == "evaluate" and results_file.is_file():
         return outcome | json.loads(results_file.read_text())
     metrics = {k: v for k, v in (result.metrics or {}).items() if k != "worker_pid"}
-    return outcome | {"metrics": metrics, "steps": metrics.get("step")} | provenance(checkpoint)
+    flags = {k: v for k, v in metrics.items() if isinstance(v, bool)}  # a method's result flags: collapsed
+    return outcome | {"metrics": metrics, "steps": metrics.get("step")} | flags | provenance(checkpoint)
 
 
 def provenance(checkpoint: Path) -> dict[str, Any]:
