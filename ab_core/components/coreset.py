@@ -37,8 +37,8 @@ def greedy_k_center(points: Tensor, size: int, generator: torch.Generator) -> Te
 
     Each step adds the point farthest from its nearest chosen center, then lowers every point's
     distance to its nearest center (kept squared: |x|^2 - 2 x.c + |c|^2, one matrix-vector product per
-    step). Unlike anomalib's KCenterGreedy, which uses its random start only to seed the distances, the
-    start is a center of the cover, as in the paper's Algorithm 1 and the authors' code.
+    step). The random start is a center of the cover, as in anomalib's KCenterGreedy (2.x) and the
+    paper's Algorithm 1.
     """
     count = points.shape[0]
     if not 1 <= size <= count:
@@ -78,6 +78,7 @@ def coreset_indices(chunks: Sequence[Tensor], ratio: float, seed: int, eps: floa
     for chunk in chunks:
         torch.mm(chunk, matrix.T, out=projected[offset : offset + chunk.shape[0]])
         offset += chunk.shape[0]
+    projected -= projected.mean(dim=0)  # distances are the same; smaller norms round less in the expansion
     return greedy_k_center(projected, size, generator)
 
 

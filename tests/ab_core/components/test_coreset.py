@@ -58,7 +58,8 @@ def test_coreset_of_chunks_is_the_greedy_cover_of_their_joined_projection():
     joined = torch.cat(chunks)
     generator = torch.Generator().manual_seed(3)
     projection = sparse_random_projection(24, johnson_lindenstrauss_dim(100), generator)
-    expected = greedy_k_center(joined @ projection.T, 10, generator)
+    projected = joined @ projection.T
+    expected = greedy_k_center(projected - projected.mean(dim=0), 10, generator)
     assert torch.equal(chosen, expected) and len(set(chosen.tolist())) == 10
     torch.testing.assert_close(gather_rows(chunks, chosen), joined[chosen])
     assert torch.equal(coreset_indices(chunks, 1.0, seed=3), torch.arange(100))
