@@ -1,54 +1,27 @@
-"""Requests generated from our own OpenAPI schema (valid and invalid ones): none may cause a server error."""
+"""Requests generated from our own OpenAPI schema (valid and invalid ones, integers past their columns
+included): none may cause a server error or a response the schema does not describe. A second pass
+submits valid specs under an allowed root, then sends generated requests to the jobs they made.
+(`python -m tests.api.fuzzing` runs the same passes at the size of the figures in docs/benchmarks.md.)"""
 
 from __future__ import annotations
 
-import hypothesis.strategies as st
-import schemathesis
-from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from tests.api.fuzzing import Fuzzer
 
-from api.app import create_app
-
-BOUNDED = hypothesis_settings(
-    max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
-)
+EXAMPLES = 15
 
 
-def test_no_generated_request_causes_a_server_error(settings, plane, tokens, spec_body):
-    app = create_app(settings, plane)
-    job_id = TestClient(app).post("/v1/jobs", json=spec_body, headers=tokens["alice"]).json()["id"]
-    (claim,) = plane.queue.claim("w", lease_seconds=3600)
-    worker = {"Authorization": f"Bearer {claim.worker_token}"}
-    # /stream never ends for a live job, /download streams files, /logs asks Ray (503 here, no Ray):
-    # each has its own tests (/logs in tests/e2e)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(
-        path_regex=r"/(stream|download|logs)$"
-    )
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 14
-
-    for operation in operations:
-        check_operation(
-            operation, job_id, headers=worker if "/internal/" in operation.path else tokens["alice"]
-        )
+def test_no_generated_request_causes_a_server_error(settings, plane):
+    fuzzer = Fuzzer(settings, plane)
+    assert fuzzer.every_operation(EXAMPLES) >= 14
+    assert fuzzer.tally.findings == []
+    assert any(" 422" in key for key in fuzzer.tally.statuses)  # the invalid half reached validation
 
 
-def check_operation(operation, job_id: str, headers: dict[str, str]) -> None:
-    """Bounded examples of one operation, valid and invalid; half of those with a job id get a real one."""
-    internal = "/internal/" in operation.path
-    both_modes = st.one_of(
-        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-    )
-
-    @given(case=both_modes, real_job=st.booleans())
-    @BOUNDED
-    def no_server_error(case, real_job: bool) -> None:
-        if case.path_parameters and "job_id" in case.path_parameters and (internal or real_job):
-            case.path_parameters["job_id"] = job_id  # reach past the 404 / 401 into the handlers
-        case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
-
-    no_server_error()
+def test_valid_submits_then_requests_linked_to_the_jobs_they_made_find_nothing(settings, plane):
+    fuzzer = Fuzzer(settings, plane)
+    fuzzer.valid_submits(EXAMPLES)
+    fuzzer.linked(scenarios=8)
+    assert fuzzer.tally.findings == []
+    assert fuzzer.tally.created_jobs() >= EXAMPLES // 2  # the others reused an Idempotency-Key (200, 409)
+    reached = {key for key in fuzzer.tally.statuses if "{job_id}" in key and key.endswith((" 200", " 201"))}
+    assert any("/internal/" in key for key in reached) and any("/internal/" not in key for key in reached)
