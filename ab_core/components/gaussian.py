@@ -10,7 +10,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-CHUNK = 256  # positions processed at a time: bounds every temporary to a few tens of MB
+CHUNK = 256  # most positions processed at a time
+CHUNK_BYTES = 4 * 2**20  # and fewer when one (p, d, d) float64 temporary would be larger: each stays <= 4 MB
+
+
+def positions_per_chunk(dim: int) -> int:
+    """Positions per chunk for embeddings of `dim` channels (256 at d <= 64, 52 at d = 100, 1 at d = 550)."""
+    return max(1, min(CHUNK, CHUNK_BYTES // (8 * dim * dim)))
 
 
 class StreamingGaussian(nn.Module):
@@ -48,8 +54,9 @@ class StreamingGaussian(nn.Module):
                 f"dim {self.dim} over {self.positions} positions"
             )
         first = bool(self.count == 0)
-        for start in range(0, positions, CHUNK):
-            part = slice(start, start + CHUNK)
+        chunk = positions_per_chunk(dim)
+        for start in range(0, positions, chunk):
+            part = slice(start, start + chunk)
             x = embeddings[:, :, part].permute(2, 0, 1).contiguous().to(torch.float64)  # (p, B, d)
             if first:
                 self.shift[part] = x.mean(dim=1)
@@ -76,12 +83,13 @@ class StreamingGaussian(nn.Module):
         centred = self.sum[positions] / n  # mean of the shifted data, (p, d)
         return (outer - n * centred.unsqueeze(2) * centred.unsqueeze(1)) / (n - 1)
 
-    def whitening(self, eps: float, dtype: torch.dtype = torch.float32, chunk: int = CHUNK) -> Tensor:
+    def whitening(self, eps: float, dtype: torch.dtype = torch.float32, chunk: int | None = None) -> Tensor:
         """(P, d, d) lower-triangular W = L^-1, where L L^T = covariance + eps I (Cholesky), so that
         |W (x - mean)|^2 is the squared Mahalanobis distance. W comes from a triangular solve of
         L W = I in float64, a chunk of positions at a time (no full-size float64 matrix is held)."""
         factor = torch.empty(self.positions, self.dim, self.dim, dtype=dtype, device=self.outer.device)
         identity = torch.eye(self.dim, dtype=torch.float64, device=self.outer.device)
+        chunk = chunk or positions_per_chunk(self.dim)
         for start in range(0, self.positions, chunk):
             part = slice(start, start + chunk)
             covariance = self.covariance(part)
