@@ -22,27 +22,33 @@ def _uniform(count: int, low: float, high: float, device: torch.device) -> Tenso
 
 def jitter_patch(images: Tensor, pasted: Tensor, inside: Tensor, amount: float) -> Tensor:
     """torchvision's ColorJitter(brightness=amount, contrast=amount, saturation=amount, hue=amount) on
-    the patch only: factors uniform in [1 - amount, 1 + amount], hue in [-amount, amount] turns, the
-    contrast pivot the patch's own mean grey (as when the cut patch is jittered on its own).
+    the patch only: factors uniform in [1 - amount, 1 + amount], hue in [-amount, amount] turns.
 
-    The four steps compose into one affine colour map in torchvision's default order and are clamped
-    once (torchvision shuffles the order and clamps after each). `pasted`: uint8 (B, 3, H, W) holding
-    the patch where `inside` (B, 1, H, W) is true; returns uint8 (B, 3, H, W).
+    `pasted`: uint8 (B, 3, H, W) holding the patch where `inside` (B, 1, H, W) is true; returns uint8
+    (B, 3, H, W), to be used inside the mask only.
     """
     batch, device = images.shape[0], images.device
-    x = pasted.float() / 255.0
-    weight = inside.float()
-    area = weight.sum(dim=(2, 3), keepdim=True).clamp(min=1)  # (B, 1, 1, 1)
-    patch_mean = (x * weight).sum(dim=(2, 3), keepdim=True) / area  # (B, 3, 1, 1)
     low = max(0.0, 1 - amount)
-    matrices, offsets = colour_affine(
-        patch_mean,  # (B, 3, 1, 1): a 1x1 "image" whose mean grey is the patch's
-        _uniform(batch, low, 1 + amount, device),
-        _uniform(batch, low, 1 + amount, device),
-        _uniform(batch, low, 1 + amount, device),
-        _uniform(batch, -amount, amount, device),
-    )
-    jittered = apply_colour(x, matrices, offsets)  # (B, 3, H, W) in [0, 1]
+    brightness, contrast, saturation = (_uniform(batch, low, 1 + amount, device) for _ in range(3))
+    hue = _uniform(batch, -amount, amount, device)
+    return colour_patch(pasted, inside, brightness, contrast, saturation, hue)
+
+
+def colour_patch(
+    pasted: Tensor, inside: Tensor, brightness: Tensor, contrast: Tensor, saturation: Tensor, hue: Tensor
+) -> Tensor:
+    """The (B,) factors applied to each patch as torchvision's adjust_brightness, adjust_contrast (its
+    pivot the patch's own mean grey, as when the cut patch is jittered on its own), adjust_saturation and
+    a hue turn, composed into one affine colour map and clamped once (torchvision shuffles the order,
+    clamps after each step and turns hue in HSV). uint8 (B, 3, H, W) -> uint8 (B, 3, H, W)."""
+    with torch.autocast(pasted.device.type, enabled=False):  # exact colours under bf16 training
+        x = pasted.float() / 255.0
+        weight = inside.float()
+        area = weight.sum(dim=(2, 3), keepdim=True).clamp(min=1)  # (B, 1, 1, 1)
+        patch_mean = (x * weight).sum(dim=(2, 3), keepdim=True) / area  # (B, 3, 1, 1)
+        # a 1x1 "image" whose mean grey is the patch's: colour_affine reads only its mean
+        matrices, offsets = colour_affine(patch_mean, brightness, contrast, saturation, hue)
+        jittered = apply_colour(x, matrices, offsets)  # (B, 3, H, W) in [0, 1]
     return (jittered * 255).round().to(torch.uint8)
 
 

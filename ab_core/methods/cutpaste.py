@@ -79,8 +79,9 @@ class CutPastePretrainer(Pretrainer):
     def views(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """uint8 (B, 3, H, W) -> the 3B views (normal, CutPaste, scar) uint8 and their (3B,) labels."""
         p = self.params
-        patched, _ = cutpaste_patch(images, p.area, p.aspect, p.jitter)
-        scarred, _ = cutpaste_scar(images, p.scar_width, p.scar_length, p.scar_rotation, p.jitter)
+        with torch.no_grad():
+            patched, _ = cutpaste_patch(images, p.area, p.aspect, p.jitter)
+            scarred, _ = cutpaste_scar(images, p.scar_width, p.scar_length, p.scar_rotation, p.jitter)
         labels = torch.arange(len(CLASSES), device=images.device).repeat_interleave(images.shape[0])
         return torch.cat([images, patched, scarred]), labels
 

@@ -108,7 +108,7 @@ class NSAPretrainer(Pretrainer):
     def synthesize(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """uint8 (B, 3, H, W) -> NSA copies uint8 (B, 3, H, W) and their float (B, 1, H, W) labels."""
         p = self.params
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(images.device.type, enabled=False):  # exact blends under bf16
             return nsa_anomalies(
                 images, p.width_bounds, p.gradients, p.logistic_k, p.logistic_x0, p.tol, p.erosion, p.patches
             )

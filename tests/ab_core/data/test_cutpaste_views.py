@@ -6,8 +6,9 @@ import math
 
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 
-from ab_core.data.cutpaste_views import cutpaste_patch, cutpaste_scar, jitter_patch, scar_extent
+from ab_core.data.cutpaste_views import colour_patch, cutpaste_patch, cutpaste_scar, jitter_patch, scar_extent
 
 
 def _coordinates(batch: int, size: int) -> torch.Tensor:
@@ -102,3 +103,22 @@ def test_patch_jitter_stays_within_its_range_and_changes_only_the_patch():
     assert (patch_red / 160).min() > 0.7 and (patch_red / 160).max() < 1.3
     assert patch_red.unique().numel() > 10  # a random factor per image
     assert torch.equal(jitter_patch(images, images, inside, 0.0), images)  # amount 0: identity
+
+
+def test_patch_colour_equals_torchvisions_adjustments_on_the_cut_patch_alone():
+    """Brightness, contrast (pivot: the patch's mean grey), saturation as torchvision applies them to
+    the cut patch; factors small enough that torchvision's intermediate clamps never bite."""
+    torch.manual_seed(5)
+    images = (torch.rand(2, 3, 16, 16) * 120 + 60).round().to(torch.uint8)
+    inside = torch.zeros(2, 1, 16, 16, dtype=torch.bool)
+    inside[:, :, 3:9, 5:13] = True
+    brightness, contrast = torch.tensor([1.08, 0.93]), torch.tensor([0.9, 1.1])
+    saturation = torch.tensor([1.1, 0.9])
+    out = colour_patch(images, inside, brightness, contrast, saturation, torch.zeros(2))
+    for b in range(2):
+        patch = images[b, :, 3:9, 5:13].float() / 255
+        expected = TF.adjust_saturation(
+            TF.adjust_contrast(TF.adjust_brightness(patch, brightness[b].item()), contrast[b].item()),
+            saturation[b].item(),
+        )
+        assert (out[b, :, 3:9, 5:13].float() - expected * 255).abs().max() <= 0.51  # rounding only
