@@ -57,9 +57,24 @@ def psco_loss(
         supcon_i = log sum_{j, s in S_j} exp(q_i . s / t2)  -  q_i . c_i / t2
         moco_i   = -log softmax([q_i . k_i, q_i . queue] / t)_0
 
-    averaged over i.
+    averaged over i. In float32 even under autocast: exp(score / 0.05) magnifies bf16 rounding.
     """
-    key, queue = key.detach(), queue.detach()
+    with torch.autocast(query.device.type, enabled=False):
+        return _psco_loss(query, key.detach(), queue.detach(), shots, temperature, supcon_temperature,
+                          epsilon, iterations, sampling)
+
+
+def _psco_loss(
+    query: Tensor,
+    key: Tensor,
+    queue: Tensor,
+    shots: int,
+    temperature: float,
+    supcon_temperature: float,
+    epsilon: float,
+    iterations: int,
+    sampling: Literal["topk", "prob"],
+) -> PsCoTerms:
     with torch.no_grad():
         assignment = sinkhorn(key.float() @ queue.float().T, epsilon, iterations)  # (B, K)
         if sampling == "topk":

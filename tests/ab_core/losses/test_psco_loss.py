@@ -101,3 +101,13 @@ def test_drawn_shots_come_from_the_queue():
     torch.manual_seed(0)
     terms = psco_loss(unit(4, 8), unit(4, 8), unit(16, 8), shots=4, sampling="prob")
     assert torch.isfinite(terms.loss)
+
+
+def test_the_loss_is_computed_in_float32_under_bf16_autocast():
+    torch.manual_seed(3)
+    query, key, queue = unit(8, 16), unit(8, 16), unit(64, 16)
+    exact = psco_loss(query, key, queue, shots=4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = psco_loss(query, key, queue, shots=4)
+    assert mixed.loss.dtype == torch.float32
+    assert mixed.loss.item() == pytest.approx(exact.loss.item(), rel=1e-6)
