@@ -70,7 +70,9 @@ class DataSpec(StrictModel):
 
 
 class BackboneSpec(StrictModel):
-    arch: Literal["resnet18", "resnet34", "resnet50", "wide_resnet50_2"] = "resnet18"
+    arch: Literal[
+        "resnet18", "resnet34", "resnet50", "wide_resnet50_2", "cbam_resnet18", "unet_resnet18"
+    ] = "resnet18"
     weights: str = Field("none", description="'none', 'imagenet', or a checkpoint directory of this project")
     from_job: str | None = Field(
         None,

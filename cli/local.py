@@ -1,4 +1,4 @@
-"""`abs run`, `abs methods`, `abs archs`, `abs data synth`, `abs spec`: ab_core in this process, no service."""
+"""`abs run`, `abs methods`, `abs archs`, `abs data synth`, `abs spec`: ab_core here, no service."""
 
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ def list_archs(args: argparse.Namespace) -> int:
         taps = "/".join(str(width) for width in layout.channels.values())
         refusing = [e.name for e in registry.entries().values() if e.arch_problem(name)]
         methods = f"all but {', '.join(refusing)}" if refusing else "all"
-        print(f"{name:<16} {count.backbone:>11,} {count.with_head:>17,} {count.decoder:>10,}  {taps}, {methods}")
+        counts = f"{count.backbone:>11,} {count.with_head:>17,} {count.decoder:>10,}"
+        print(f"{name:<16} {counts}  {taps}, {methods}")
     return 0
 
 

@@ -49,7 +49,7 @@ class ReverseDistillation(nn.Module):
     def __init__(self, teacher: ResNetBackbone, blur_sigma: float):
         super().__init__()
         self.teacher = teacher.requires_grad_(False).eval()
-        self.bottleneck = OneClassBottleneck()
+        self.bottleneck = OneClassBottleneck.for_arch(teacher.arch)
         self.decoder = MirroredDecoder(teacher.arch)
         self.blur_sigma = blur_sigma
 

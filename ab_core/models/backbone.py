@@ -29,6 +29,8 @@ class ResNetBackbone(ResNet):
         self.channels = dict(layout.channels)
         self.feature_dim = layout.feature_dim
         self.fc = nn.Identity()
+        if layout.post_init is not None:
+            layout.post_init(self)
 
     def features(self, x: Tensor, layers: Sequence[str] = LAYERS) -> dict[str, Tensor]:
         """Feature maps of the named layers, e.g. layer1 (B, 64, H/4, W/4) ... layer4 (B, 512, H/32, W/32)
@@ -50,10 +52,12 @@ def _shapes(arch_name: str) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def arch_of_state(state: dict[str, Tensor]) -> str | None:
-    """The arch whose parameter names and shapes the state dict has exactly (fc ignored), else None."""
+def arch_of_state(state: dict[str, Tensor], prefer: str | None = None) -> str | None:
+    """The arch whose parameter names and shapes the state dict has exactly (fc ignored), else None;
+    `prefer` first, since archs may share a layout (unet_resnet18's backbone is a resnet18)."""
     found = {k: tuple(v.shape) for k, v in state.items() if not k.startswith("fc.")}
-    return next((name for name in ARCHS if _shapes(name) == found), None)
+    names = sorted(ARCHS, key=lambda name: name != prefer)  # stable: `prefer` first, then table order
+    return next((name for name in names if _shapes(name) == found), None)
 
 
 def load_weights(model: ResNetBackbone, weights: str) -> None:
@@ -64,7 +68,7 @@ def load_weights(model: ResNetBackbone, weights: str) -> None:
         state = _imagenet_state(model.arch)
     else:
         state = read_backbone_state(weights)
-        found = arch_of_state(state)
+        found = arch_of_state(state, prefer=model.arch)
         if found != model.arch:
             what = f"a {found} backbone" if found else "no backbone of a known arch"
             raise CheckpointError(f"weights {weights!r} are {what} but the spec asks for {model.arch}")
