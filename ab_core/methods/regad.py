@@ -188,12 +188,17 @@ class RegadEvaluator:
         joined = torch.cat([m if m.shape[-2:] == size else F.interpolate(m, size=size) for m in maps], dim=1)
         return joined if self.channels is None else joined.index_select(1, self.channels)
 
+    def support(self, index: int) -> Batch:
+        """Draw `index`'s k-shot support set: k distinct train images of the target, seeded by (seed,
+        category, index) alone."""
+        assert self.pool is not None, "fit() first"
+        generator = seeded_generator("regad-support", self.ctx.seed, self.category, index)
+        return self.pool.__getitems__(support_draw(len(self.pool), self.params.shots, generator))
+
     @torch.no_grad()
     def draw(self, index: int) -> dict[str, Any]:
         """Fit the Gaussians to draw `index`'s augmented support set; returns the support images used."""
-        assert self.pool is not None, "fit() first"
-        generator = seeded_generator("regad-support", self.ctx.seed, self.category, index)
-        picked = self.pool.__getitems__(support_draw(len(self.pool), self.params.shots, generator))
+        picked = self.support(index)
         views = support_views(picked.images.to(self.ctx.device).float() / 255)  # (22 k, 3, H, W) in [0, 1]
         gaussian: StreamingGaussian | None = None
         for chunk in views.split(self.ctx.data.batch_size):

@@ -17,6 +17,7 @@ SMOKE_PARAMS = {
     "cflow": {"epochs": 1, "coupling_blocks": 2},
     "psco": {"queue_size": 64, "hidden_dim": 256},  # the default 16384 x 256 queue is a 16 MB checkpoint
     "relative_position": {"patch_size": 8, "gap": 2, "jitter": 1},  # the default 48 px grid needs 204 px
+    "regad": {"epochs": 1, "steps": 1, "batch_size": 2, "shots": 2, "inferences": 2, "n_features": 16},
 }
 
 
