@@ -19,7 +19,7 @@ from services.errors import ConflictError, IdempotencyConflictError, NotFoundErr
 from services.events import append_event, events_after
 from services.ids import new_job_id
 from services.models import Artifact, Job, JobEvent
-from services.pipelines import upstream_of
+from services.pipelines import registration_upstream, upstream_of
 from services.policy import check_dataset_root
 from services.records import ArtifactRecord, EventRecord, JobRecord, Page, Principal
 from services.states import JobState
@@ -89,7 +89,17 @@ class JobStore:
         return JobRecord.of(Job(**job)), True
 
     def _check_upstream(self, session: Session, principal: Principal, spec: dict[str, Any]) -> None:
-        """A `backbone.from_job` must name a pretraining job, or a sweep of them, that the caller sees."""
+        """A `backbone.from_job` must name a pretraining job, or a sweep of them, that the caller sees; a
+        `method.registration.from_job`, a RegAD evaluation the caller sees."""
+        reused = registration_upstream(spec)
+        if reused is not None:
+            row = session.get(Job, reused)
+            if row is None or (row.owner != principal.owner and not principal.admin):
+                raise SpecRejectedError([f"method.registration.from_job: no job {reused!r} visible to owner "
+                                         f"{principal.owner!r}"])  # fmt: skip
+            if row.kind != "evaluate" or (row.spec.get("method") or {}).get("method") != "regad":
+                raise SpecRejectedError([f"method.registration.from_job: job {reused} ({row.kind}) trains no "
+                                         "registration network; name a RegAD evaluation"])  # fmt: skip
         upstream = upstream_of(spec)
         if upstream is None:
             return

@@ -36,6 +36,24 @@ def upstream_of(spec: dict[str, Any]) -> str | None:
     return None
 
 
+def registration_upstream(spec: dict[str, Any]) -> str | None:
+    """The RegAD job an evaluation reuses (`method.registration: {from_job}`), its path not filled in yet."""
+    method = spec.get("method") if spec.get("kind") == "evaluate" else None
+    registration = method.get("registration") if isinstance(method, dict) else None
+    if isinstance(registration, dict) and registration.get("from_job") and not registration.get("path"):
+        return str(registration["from_job"])
+    return None
+
+
+def waits_on(spec: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, job id) this job waits for: its backbone's `from_job`, else its registration's."""
+    if up := upstream_of(spec):
+        return "backbone.from_job", up
+    if up := registration_upstream(spec):
+        return "method.registration.from_job", up
+    return None
+
+
 def checkpoint_of(kind: str, result: dict[str, Any] | None) -> str | None:
     """Where a succeeded job's backbone lies: a pretraining's final checkpoint, a sweep's best trial's."""
     result = result or {}
@@ -56,7 +74,7 @@ class Gate:
 
 def gate(session: Session, queued: list[JobRecord]) -> Gate:
     """One query for every upstream of `queued`; order is kept within each list."""
-    wanted = {up for job in queued if (up := upstream_of(job.spec))}
+    wanted = {wait[1] for job in queued if (wait := waits_on(job.spec))}
     upstream = {
         row.id: row
         for row in session.execute(
@@ -65,20 +83,20 @@ def gate(session: Session, queued: list[JobRecord]) -> Gate:
     } if wanted else {}  # fmt: skip
     sorted_out = Gate()
     for job in queued:
-        up = upstream_of(job.spec)
+        field, up = waits_on(job.spec) or ("", None)
         row = upstream.get(up) if up else None
         if up is None:
             sorted_out.ready.append(job)
         elif row is None:
-            sorted_out.doomed.append((job, f"backbone.from_job: job {up} does not exist"))
+            sorted_out.doomed.append((job, f"{field}: job {up} does not exist"))
         elif row.state == JobState.SUCCEEDED.value and checkpoint_of(row.kind, row.result):
             sorted_out.ready.append(job)
         elif row.state == JobState.SUCCEEDED.value:
-            sorted_out.doomed.append((job, f"backbone.from_job: job {up} succeeded without a checkpoint"))
+            sorted_out.doomed.append((job, f"{field}: job {up} succeeded without a checkpoint"))
         elif JobState(row.state).terminal:
             reason = (row.error or "").strip().splitlines()[:1]
             because = f": {reason[0]}" if reason else ""
-            sorted_out.doomed.append((job, f"backbone.from_job: job {up} {row.state}{because}"))
+            sorted_out.doomed.append((job, f"{field}: job {up} {row.state}{because}"))
         else:
             sorted_out.waiting.append(job)
     return sorted_out
@@ -98,3 +116,15 @@ def resolve_backbone(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
         trial = {**spec["trial"], "backbone": {**spec["trial"]["backbone"], "weights": checkpoint}}
         return {**resolved, "trial": trial}
     return {**resolved, "backbone": {**spec["backbone"], "weights": checkpoint}}
+
+
+def resolve_registration(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with `method.registration.path` set to the RegAD job's output folder (its result's
+    `checkpoint`, holding `<category>/registration.pt`); unchanged without one."""
+    up = registration_upstream(spec)
+    row = session.execute(select(Job.kind, Job.result).where(Job.id == up)).one_or_none() if up else None
+    folder = checkpoint_of(row.kind, row.result) if row is not None else None
+    if folder is None:
+        return spec
+    method = spec["method"]
+    return {**spec, "method": {**method, "registration": {**method["registration"], "path": folder}}}

@@ -16,7 +16,7 @@ from services.db import Database, utcnow
 from services.errors import InvalidArtifactError, InvalidEventError, UnauthorizedError
 from services.events import EVENT_KINDS_FROM_WORKERS, append_event
 from services.models import Artifact, Job
-from services.pipelines import resolve_backbone
+from services.pipelines import resolve_backbone, resolve_registration
 from services.queue import HeartbeatReply, JobQueue
 from services.records import ArtifactRecord, JobRecord
 from services.states import JobState
@@ -65,12 +65,13 @@ class WorkerChannel:
         )
 
     def job(self, lease: WorkerLease) -> JobRecord:
-        """The job, with `backbone.weights` filled in from its `from_job`'s checkpoint."""
+        """The job, with `backbone.weights` (and RegAD's `method.registration.path`) filled in from its
+        `from_job`'s checkpoint."""
         with self.db.read() as session:
             row = session.get(Job, lease.job_id)
             assert row is not None
             record = JobRecord.of(row)
-            return replace(record, spec=resolve_backbone(session, record.spec))
+            return replace(record, spec=resolve_registration(session, resolve_backbone(session, record.spec)))
 
     def open_child(
         self, lease: WorkerLease, key: str, spec: dict[str, Any], params: dict[str, Any] | None
