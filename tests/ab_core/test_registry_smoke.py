@@ -35,6 +35,7 @@ def smoke_spec(name: str, role: str, synth_root):
         {
             "kind": role,
             "method": {"method": name, **SMOKE_PARAMS.get(name, {})},
+            "backbone": {"arch": archs[0] if (archs := registry.get(name).archs) else "resnet18"},
             "data": {**data, "resize": 32, "crop": 32, "batch_size": 4},
             "schedule": {"steps": 2},
         }
