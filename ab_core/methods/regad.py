@@ -53,7 +53,7 @@ class RegadParams(StrictModel):
     stn_mode: StnMode = "rotation_scale"
     freeze_backbone: bool = Field(False, description="train only the transformers and heads (the "
                                   "reference fine-tunes layers 1-3 too)")  # fmt: skip
-    n_features: int | None = Field(None, ge=1, description="random channel subset for the Gaussian; all")
+    n_features: int | None = Field(None, ge=1, description="random channel subset (Gaussian); None: all")
     eps: float = Field(0.01, gt=0, le=10, description="added to the covariance diagonal")
     blur_sigma: float = Field(4.0, ge=0, le=32)
     registration: Annotated[str, Field(min_length=1)] | RegistrationJob | None = Field(
