@@ -167,6 +167,7 @@ def parity(arch: str = "resnet18", crop: int = 64, seed: int = 0) -> dict:
                         width=[x.shape[2] for x in ll], image_size=images.shape[-2:]).unsqueeze(1)
     offset = ours_map - theirs_map  # a constant: L - max(sum of probabilities)
     trained = _train_both(state, args, [torch.randn(4, 3, crop, crop) for _ in range(2)])
+    trained["replica_vs_anomalib_training_step_max_abs_diff"] = _replica_is_training_step(state, args)
     return {"figure": "cflow_parity", "arch": arch, "crop": crop, **trained,
             "map_max_abs_diff_to_anomalib_generator_on_our_ll": float((rebuilt - theirs_map).abs().max()),
             "map_offset_spread": float(offset.max() - offset.min()),
@@ -200,6 +201,33 @@ def _train_both(state, args, batches) -> dict:
                                          - get_logp(flow.channels, z, log_det) / flow.channels).abs().max()))
     return {"trained_weights_max_abs_diff": weights, "weights_moved_by_training": moved,
             "trained_ll_max_abs_diff": ll_diff}
+
+
+def _replica_is_training_step(state, args) -> float:
+    """Anomalib's own Lightning `Cflow.training_step` (optimiser and logging stubbed) against the loop
+    in `Anomalib.fit`, both drawing the fiber order from the global generator: max weight difference."""
+    import types
+
+    from anomalib.models import Cflow
+
+    args = argparse.Namespace(**{**vars(args), "crop": 128})  # anomalib refuses a layer with < N fibers
+    replica = Anomalib(state, args)
+    real = Cflow(backbone=args.arch, layers=args.cflow_layers, pre_trained=False)
+    load_timm(real.model.encoder, state)
+    real.model.decoders.load_state_dict(replica.model.decoders.state_dict())
+    optimizer = real.configure_optimizers()
+    real.optimizers, real.log = (lambda: optimizer), (lambda *a, **k: None)
+    real.manual_backward = lambda loss: loss.backward()
+    images = [torch.randn(4, 3, 128, 128) for _ in range(2)]
+    real.train()
+    torch.manual_seed(123)
+    for x in images:
+        real.training_step(types.SimpleNamespace(image=x))
+    replica.generator = torch.default_generator
+    torch.manual_seed(123)
+    replica.fit(images)
+    pairs = zip(real.model.decoders.parameters(), replica.model.decoders.parameters(), strict=True)
+    return max(float((p - q).abs().max()) for p, q in pairs)
 
 
 if __name__ == "__main__":
