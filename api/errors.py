@@ -77,7 +77,10 @@ async def http_error(_request: Request, error: Exception) -> JSONResponse:
     if error.status_code == 400:  # FastAPI could not parse the body: not UTF-8, or nested too deep
         problems = [f"<body>: {UNPARSABLE_BODY}"]
         return error_response(400, "MalformedBodyError", "the request body could not be parsed", problems)
-    kind = HTTPStatus(error.status_code).phrase.replace(" ", "").replace("-", "") + "Error"
+    try:
+        kind = HTTPStatus(error.status_code).phrase.replace(" ", "").replace("-", "") + "Error"
+    except ValueError:  # a status code without a standard phrase
+        kind = "HTTPError"
     response = error_response(error.status_code, kind, str(error.detail))
     response.headers.update(error.headers or {})
     return response
