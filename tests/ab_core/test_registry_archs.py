@@ -1,4 +1,4 @@
-"""Every registered method on the bottleneck archs: it builds and runs one step, or its spec is refused.
+"""Every registered method on the archs beyond resnet18: it builds and runs one step, or its spec is refused.
 
 CPU steps of ResNet-50 are slow, so each method runs one step (or one tiny fit) of batch 2 at 32 px,
 straight through the registry, on resnet50. wide_resnet50_2 has resnet50's taps and pooled width
@@ -79,6 +79,17 @@ def test_every_method_runs_a_step_on_resnet50_or_refuses_it(name, synth_root, tm
             parse_spec(raw_spec(name, "resnet50", data_spec(entry, synth_root)))
         return
     run_one_step(name, "resnet50", synth_root, tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(registry.entries()))
+def test_every_method_runs_a_step_on_cbam_resnet18_or_refuses_it(name, synth_root, tmp_path):
+    # unet_resnet18's backbone is resnet18 itself (the smoke test's arch); CBAM's blocks are not
+    entry = registry.get(name)
+    if entry.arch_problem("cbam_resnet18"):
+        with pytest.raises(SpecError, match=f"method {name!r} cannot use 'cbam_resnet18'"):
+            parse_spec(raw_spec(name, "cbam_resnet18", data_spec(entry, synth_root)))
+        return
+    run_one_step(name, "cbam_resnet18", synth_root, tmp_path)
 
 
 @pytest.mark.parametrize("name", sorted(registry.entries()))
