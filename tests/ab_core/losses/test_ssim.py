@@ -75,3 +75,16 @@ def test_reconstruction_loss_is_l2_plus_weighted_one_minus_ssim():
     expected = l2 + 2.0 * (1 - ssim_map(restored, target).mean())
     assert float(loss) == pytest.approx(float(expected), rel=1e-6)
     assert ReconstructionLoss()(target, target).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_reconstruction_loss_stays_float32_under_bf16_autocast():
+    generator = torch.Generator().manual_seed(4)
+    target = torch.rand(2, 3, 16, 16, generator=generator)
+    restored = (target + 0.05 * torch.randn(target.shape, generator=generator)).clamp(0, 1)
+    exact = ReconstructionLoss()(restored, target)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the training loop's autocast (CUDA there)
+        under_autocast = ReconstructionLoss()(restored.bfloat16(), target)
+    assert under_autocast.dtype == torch.float32
+    float32_of_the_same_input = ReconstructionLoss()(restored.bfloat16().float(), target)
+    assert float(under_autocast) == pytest.approx(float(float32_of_the_same_input), rel=1e-6)
+    assert float(under_autocast) == pytest.approx(float(exact), rel=1e-2)
