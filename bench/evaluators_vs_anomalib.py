@@ -245,11 +245,12 @@ def run_subprocess(args: argparse.Namespace, method: str, impl: str, category: s
 
 
 def best(rows: list[dict]) -> dict:
-    """The fastest run's times, the largest peak, the first run's AUROCs (they are deterministic)."""
+    """The fastest run's times, the median peak (glibc's heap growth makes a single peak jump), the
+    first run's AUROCs (deterministic given the seeds; `auroc_spread` says how far the others moved)."""
     out = dict(rows[0])
     for key in TIME_FIGURES:
         out[key] = min(row[key] for row in rows)
-    out["peak_mb"] = max(row["peak_mb"] for row in rows)
+    out["peak_mb"] = sorted(row["peak_mb"] for row in rows)[len(rows) // 2]
     out["auroc_spread"] = max(abs(row[k] - rows[0][k]) for row in rows for k in AUROC_FIGURES
                               if row[k] is not None and rows[0][k] is not None)
     return out
@@ -269,15 +270,34 @@ def report(method: str, runs: dict[tuple[str, str], list[dict]], categories: lis
             line = {"method": method, "figure": key, "category": category, "ours": ours, "anomalib": theirs,
                     **setting}
             if ours is not None and theirs is not None:
-                if key in TIME_FIGURES:
-                    line["anomalib_over_ours"] = theirs / ours
-                elif key == "peak_mb":
-                    line["ours_over_anomalib"] = ours / theirs
-                else:
-                    line["anomalib_minus_ours"] = theirs - ours
+                name = _comparison(key)
+                line[name] = _compare(key, ours, theirs)
+                rounds = [_compare(key, o, t) for o, t in _per_round(runs, names, key)]
+                if rounds:
+                    line[name + "_rounds"] = [min(rounds), max(rounds)]  # the range over the rounds
             if missing is not None:
                 line["anomalib_unavailable"] = missing
             print(json.dumps(line), flush=True)
+
+
+def _comparison(key: str) -> str:
+    return ("anomalib_over_ours" if key in TIME_FIGURES else "ours_over_anomalib" if key == "peak_mb"
+            else "anomalib_minus_ours")
+
+
+def _compare(key: str, ours: float, theirs: float) -> float:
+    return theirs / ours if key in TIME_FIGURES else ours / theirs if key == "peak_mb" else theirs - ours
+
+
+def _per_round(runs: dict[tuple[str, str], list[dict]], names: list[str], key: str) -> list[tuple]:
+    """(ours, anomalib) of each round, meaned over `names`, for rounds where both have the figure."""
+    pairs = []
+    for index in range(min(len(rows) for rows in runs.values())):
+        ours = _mean([runs[(name, "ours")][index][key] for name in names if (name, "ours") in runs])
+        theirs = _mean([runs[(name, "anomalib")][index][key] for name in names if (name, "anomalib") in runs])
+        if ours is not None and theirs is not None:
+            pairs.append((ours, theirs))
+    return pairs
 
 
 def _mean(values: list[float | None]) -> float | None:

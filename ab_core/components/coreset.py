@@ -43,16 +43,17 @@ def greedy_k_center(points: Tensor, size: int, generator: torch.Generator) -> Te
     count = points.shape[0]
     if not 1 <= size <= count:
         raise ValueError(f"a coreset of {size} points out of {count} is not possible; accepted: 1..{count}")
-    squared = points.square().sum(dim=1)  # (N,)
+    squared = torch.linalg.vector_norm(points, dim=1).square_()  # (N,) |x|^2, no (N, k) temporary
     index = torch.randint(count, (1,), generator=generator).to(points.device)  # (1,), stays on the device
     chosen = torch.empty(size, dtype=torch.long, device=points.device)
     nearest = torch.full_like(squared, math.inf)  # (N,) squared distance to the nearest center
+    distance = torch.empty_like(squared)  # (N,) reused: no allocation per step
     for step in range(size):
         chosen[step] = index[0]
         if step == size - 1:
             break
         center = points.index_select(0, index)[0]  # (k,)
-        distance = torch.addmv(squared, points, center, alpha=-2).add_(squared.index_select(0, index))
+        torch.addmv(squared, points, center, alpha=-2, out=distance).add_(squared.index_select(0, index))
         torch.minimum(nearest, distance, out=nearest)
         nearest.index_fill_(0, index, 0.0)  # rounding never lets a center be picked twice
         index = nearest.argmax().view(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -34,3 +36,14 @@ def state_snapshot(module: torch.nn.Module) -> dict[str, Tensor]:
 def changed_entries(module: torch.nn.Module, snapshot: dict[str, Tensor]) -> list[str]:
     """Names of the parameters / buffers that differ (bit for bit) from `snapshot`."""
     return [name for name, value in module.state_dict().items() if not torch.equal(value, snapshot[name])]
+
+
+FORWARD_CHUNK = 8  # images per frozen-backbone pass: activations stay small whatever the batch size
+
+
+def in_chunks(embed: Callable[[Tensor], Tensor], images: Tensor, chunk: int = FORWARD_CHUNK) -> Tensor:
+    """`embed` of (B, 3, H, W) images `chunk` at a time, joined along the batch: the same result for a
+    frozen, eval-mode encoder, with the activation memory of `chunk` images instead of B."""
+    if images.shape[0] <= chunk:
+        return embed(images)
+    return torch.cat([embed(part) for part in images.split(chunk)])

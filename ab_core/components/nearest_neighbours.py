@@ -13,7 +13,7 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
-CHUNK_MB = 64.0  # default size of one chunk's distance block
+CHUNK_MB = 8.0  # default size of one chunk's (queries x bank) distance block
 
 
 def _faiss() -> ModuleType | None:

@@ -11,7 +11,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import image_scores, to_image_size
-from ab_core.components.encoder import frozen_backbone, prepare
+from ab_core.components.encoder import frozen_backbone, in_chunks, prepare
 from ab_core.components.gaussian import StreamingGaussian
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import DataError, SpecError
@@ -64,6 +64,9 @@ class PadimModel(nn.Module):
     @torch.no_grad()
     def embed(self, images: Tensor) -> Tensor:
         """Normalised images (B, 3, H, W) -> embeddings (B, d, h, w) at layer-1 resolution."""
+        return in_chunks(self._embed, images)
+
+    def _embed(self, images: Tensor) -> Tensor:
         features = self.backbone.features(images, PADIM_LAYERS)
         size = features["layer1"].shape[-2:]
         maps, offset = [], 0

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import to_image_size
 from ab_core.components.coreset import coreset_indices, gather_rows, johnson_lindenstrauss_dim
-from ab_core.components.encoder import frozen_backbone, prepare
+from ab_core.components.encoder import FORWARD_CHUNK, frozen_backbone, in_chunks, prepare
 from ab_core.components.nearest_neighbours import NearestNeighbours
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import DataError, TrainingError
@@ -69,16 +69,23 @@ class PatchcoreModel(nn.Module):
     @torch.no_grad()
     def embed(self, images: Tensor) -> Tensor:
         """Normalised images (B, 3, H, W) -> locally aware patch features (B, D, h, w), layer-2 resolution."""
+        return self.patches_of(images).permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def patches_of(self, images: Tensor) -> Tensor:
+        """Normalised images (B, 3, H, W) -> the same features as (B, h, w, D), contiguous."""
+        return in_chunks(self._patches, images)
+
+    def _patches(self, images: Tensor) -> Tensor:
         features = self.backbone.features(images, PATCHCORE_LAYERS)
         pooled = [F.avg_pool2d(features[name], 3, stride=1, padding=1) for name in PATCHCORE_LAYERS]
         size = pooled[0].shape[-2:]
         pooled = [p if p.shape[-2:] == size else F.interpolate(p, size=size, mode="bilinear") for p in pooled]
-        return torch.cat(pooled, dim=1)
+        return torch.cat(pooled, dim=1).permute(0, 2, 3, 1).contiguous()  # (b, h, w, D)
 
     @torch.no_grad()
     def update(self, images: Tensor) -> None:
-        embedding = self.embed(images)  # (B, D, h, w)
-        patches = embedding.permute(0, 2, 3, 1).reshape(-1, self.dim)  # (B*h*w, D)
+        patches = self.patches_of(images).view(-1, self.dim)  # (B*h*w, D)
         total = sum(p.shape[0] for p in self.patches) + patches.shape[0]
         held = fit_memory_mb(total, self.dim, self.coreset_ratio)
         if sum(held) > self.max_memory_mb:
@@ -89,7 +96,7 @@ class PatchcoreModel(nn.Module):
                 f"{self.max_memory_mb:g}; lower coreset_ratio, data.resize / data.crop or the training "
                 "images, or raise max_memory_mb"
             )
-        self.patches.append(patches.contiguous())
+        self.patches.append(patches)
 
     @torch.no_grad()
     def finish(self) -> None:
@@ -118,12 +125,17 @@ class PatchcoreModel(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Normalised images (B, 3, H, W) -> (image scores (B,), anomaly maps (B, 1, H, W))."""
+        """Normalised images (B, 3, H, W) -> (image scores (B,), anomaly maps (B, 1, H, W)), scored
+        FORWARD_CHUNK images at a time (memory stays that of a few images whatever B is)."""
+        parts = [self._score(part) for part in images.split(FORWARD_CHUNK)]
+        return torch.cat([scores for scores, _ in parts]), torch.cat([maps for _, maps in parts])
+
+    def _score(self, images: Tensor) -> tuple[Tensor, Tensor]:
         if self.search is None:
             raise RuntimeError("PatchcoreModel scored before finish(): fit it on normal images first")
-        embedding = self.embed(images)
-        batch, dim, height, width = embedding.shape
-        patches = embedding.permute(0, 2, 3, 1).reshape(batch, height * width, dim)  # (B, P, D)
+        features = self.patches_of(images)
+        batch, height, width, dim = features.shape
+        patches = features.view(batch, height * width, dim)  # (B, P, D)
         distances, nearest = self.search.search(patches.reshape(-1, dim), 1)  # (B*P, 1) each
         patch_scores, nearest = distances.view(batch, -1), nearest.view(batch, -1)  # (B, P)
         scores = self.image_scores(patch_scores, nearest, patches)
