@@ -6,8 +6,10 @@ processes of their own on SQLite. For each fault, `--jobs` short pretrainings (s
 every 2 steps) are submitted; once they run, the fault strikes:
   api            kill -9 of the API, restarted 5 s later (workers retry their calls meanwhile)
   control_plane  kill -9 of the API and the dispatcher together, both restarted
-  dispatcher     kill -9 of the dispatcher, restarted within its lease
-  past_lease     kill -9 of the dispatcher, restarted after its lease (4 s) expired: the reaper requeues
+  dispatcher     kill -9 of the dispatcher, restarted 1 s later (within its lease if `--lease` exceeds
+                 the restart, ~5-10 s on a busy 2-core box with its imports)
+  past_lease     kill -9 of the dispatcher, restarted after its lease (`--lease`, default 4 s) expired:
+                 the reaper requeues, the old attempt's driver exits, attempt 2 resumes
   driver         kill -9 of each job's Ray job driver (`python -m workers.entrypoint`)
   train_worker   kill -9 of each job's Ray Train worker (Ray Train restarts it from the last checkpoint)
 One JSON line per fault, then a total: tried, succeeded, failed, lost, twice_in_one_attempt, stuck,
@@ -37,7 +39,7 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 class Census:
-    def __init__(self, work: Path, head: Any, data: Path):
+    def __init__(self, work: Path, head: Any, data: Path, lease_seconds: float):
         from services.ray_head import free_port
         from services.ray_jobs import RayJobs
 
@@ -48,8 +50,9 @@ class Census:
             "AB_DATA_DIR": str(work), "AB_ALLOWED_DATASET_ROOTS": json.dumps([str(data)]),
             "AB_RAY_ADDRESS": head.dashboard_url, "AB_RAY_AUTH_TOKEN": head.token,
             "AB_RAY_GCS_ADDRESS": head.gcs_address, "AB_API_URL": self.url, "AB_DISPATCHER_ID": "census",
-            "AB_LEASE_SECONDS": "4", "AB_REAPER_INTERVAL_SECONDS": "1", "AB_DISPATCH_POLL_SECONDS": "0.2",
-            "AB_RECONCILE_SECONDS": "0.5", "AB_SWEEP_SECONDS": "2", "AB_REDIS_URL": "",
+            "AB_LEASE_SECONDS": f"{lease_seconds:g}", "AB_REAPER_INTERVAL_SECONDS": "1",
+            "AB_DISPATCH_POLL_SECONDS": "0.2", "AB_RECONCILE_SECONDS": "0.5", "AB_SWEEP_SECONDS": "2",
+            "AB_REDIS_URL": "",
         }  # fmt: skip
         self.ray = RayJobs(head.dashboard_url, head.token)
         self.api = self.dispatcher = None
@@ -117,7 +120,7 @@ class Census:
         elif fault in ("dispatcher", "past_lease"):
             self.dispatcher.send_signal(kill)
             self.dispatcher.wait()
-            time.sleep(1 if fault == "dispatcher" else 10)
+            time.sleep(1 if fault == "dispatcher" else census_past_lease(self.env))
             self.dispatcher = self._start(["dispatcher"], "dispatcher")
         else:
             for job_id in job_ids:
@@ -140,7 +143,9 @@ class Census:
                 break
             time.sleep(1)
         runs = {info["submission_id"]: info for info in self._ray_jobs()}
-        tally: Counter[str] = Counter(tried=len(job_ids))
+        tally: Counter[str] = Counter({key: 0 for key in ("succeeded", "failed", "cancelled", "stuck", "lost",
+                                                          "twice_in_one_attempt", "overlapping_attempts")})
+        tally["tried"] = len(job_ids)
         for job_id in job_ids:
             job = self.http("GET", f"/v1/jobs/{job_id}")
             tally[job["state"] if job["state"] in TERMINAL else "stuck"] += 1
@@ -152,7 +157,7 @@ class Census:
                 old, new = runs.get(f"{job_id}-a{attempt}"), runs.get(f"{job_id}-a{attempt + 1}")
                 if old and new and (old.get("end_time") or 1e18) > (new.get("start_time") or 0):
                     tally["overlapping_attempts"] += 1
-        tally["lost"] = 0  # a job the service no longer knows would have failed the GETs above
+        # lost: a job the service no longer knows would have failed the GETs above (and the run)
         return dict(tally)
 
     def _ray_jobs(self) -> list[dict[str, Any]]:
@@ -164,6 +169,11 @@ class Census:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=30)
         self.ray.close()
+
+
+def census_past_lease(env: dict[str, str]) -> float:
+    """Long enough for the reaper to requeue: the lease and two reaper passes."""
+    return float(env["AB_LEASE_SECONDS"]) + 3
 
 
 def descendants(root: int) -> list[tuple[int, str]]:
@@ -193,6 +203,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4, help="jobs per fault")
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--faults", nargs="*", default=list(FAULTS), choices=FAULTS)
+    parser.add_argument("--lease", type=float, default=4.0, help="the dispatcher's lease, seconds")
     args = parser.parse_args()
     from ab_core.data.synth import generate
     from services.ray_head import RayHead, free_ports
@@ -204,7 +215,7 @@ def main() -> None:
         gcs, dashboard = free_ports(2)
         head = RayHead.start(work / "ray.log", gcs_port=gcs, dashboard_port=dashboard, num_cpus=2,
                              temp_dir=Path(tempfile.mkdtemp(prefix="abray-")))  # fmt: skip
-        census = Census(work, head, work / "synth" / "classes")
+        census = Census(work, head, work / "synth" / "classes", args.lease)
         try:
             for fault in args.faults:
                 started = time.monotonic()
