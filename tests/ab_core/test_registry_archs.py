@@ -2,9 +2,9 @@
 
 CPU steps of ResNet-50 are slow, so each method runs one step (or one tiny fit) of batch 2 at 32 px,
 straight through the registry, on resnet50. wide_resnet50_2 has resnet50's taps and pooled width
-exactly (asserted below) and differs only inside its bottleneck blocks, which a method sees only
-through the arch's `width_per_group` (RD4AD's bottleneck and decoder); every method's wide_resnet50_2
-spec is validated, and the methods that read that width run a step on it.
+exactly, cbam_resnet18 and unet_resnet18 resnet18's (the smoke test's arch), asserted below; they differ
+only inside their blocks, which a method sees only where it builds modules from the arch's layout
+(RD4AD). Every method's spec on each of them is validated, and those methods run a step on them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ from ab_core.spec_sections import BackboneSpec, DataSpec
 from ab_core.specs import parse_spec
 from tests.ab_core.test_registry_smoke import SMOKE_PARAMS
 
-READ_WIDTH_PER_GROUP = ("rd4ad",)  # methods whose modules depend on the blocks' inner width
+# archs whose taps and pooled width equal another's: a method that reads only those runs the same on both
+SAME_WIDTHS = [("wide_resnet50_2", "resnet50"), ("cbam_resnet18", "resnet18"), ("unet_resnet18", "resnet18")]
+# what reads more: RD4AD builds its bottleneck and decoder from the arch's blocks and width per group; a
+# pretrainer and an evaluator step the CBAM blocks' attention (forward and backward)
+READ_INNER_LAYOUT = [("rd4ad", "wide_resnet50_2"), ("rd4ad", "cbam_resnet18"), ("simclr", "cbam_resnet18"),
+                     ("padim", "cbam_resnet18")]
 
 
 def data_spec(entry: registry.MethodEntry, synth_root) -> DataSpec:
@@ -81,35 +86,27 @@ def test_every_method_runs_a_step_on_resnet50_or_refuses_it(name, synth_root, tm
     run_one_step(name, "resnet50", synth_root, tmp_path)
 
 
+@pytest.mark.parametrize(("arch_name", "like"), SAME_WIDTHS)
 @pytest.mark.parametrize("name", sorted(registry.entries()))
-def test_every_method_runs_a_step_on_cbam_resnet18_or_refuses_it(name, synth_root, tmp_path):
-    # unet_resnet18's backbone is resnet18 itself (the smoke test's arch); CBAM's blocks are not
+def test_every_method_takes_an_arch_as_it_takes_the_one_with_its_widths(name, arch_name, like, synth_root):
     entry = registry.get(name)
-    if entry.arch_problem("cbam_resnet18"):
-        with pytest.raises(SpecError, match=f"method {name!r} cannot use 'cbam_resnet18'"):
-            parse_spec(raw_spec(name, "cbam_resnet18", data_spec(entry, synth_root)))
-        return
-    run_one_step(name, "cbam_resnet18", synth_root, tmp_path)
-
-
-@pytest.mark.parametrize("name", sorted(registry.entries()))
-def test_every_method_accepts_wide_resnet50_2_as_it_does_resnet50(name, synth_root):
-    entry = registry.get(name)
-    raw = raw_spec(name, "wide_resnet50_2", data_spec(entry, synth_root))
-    if entry.arch_problem("wide_resnet50_2"):
-        with pytest.raises(SpecError, match=f"method {name!r} cannot use 'wide_resnet50_2'"):
+    raw = raw_spec(name, arch_name, data_spec(entry, synth_root))
+    if entry.arch_problem(arch_name):
+        with pytest.raises(SpecError, match=f"method {name!r} cannot use {arch_name!r}"):
             parse_spec(raw)
     else:
-        assert parse_spec(raw).backbone.arch == "wide_resnet50_2"
-    assert (entry.arch_problem("wide_resnet50_2") is None) == (entry.arch_problem("resnet50") is None)
+        assert parse_spec(raw).backbone.arch == arch_name
+    if arch_name != "unet_resnet18":  # the one arch with a decoder: reconstruction takes it alone
+        assert (entry.arch_problem(arch_name) is None) == (entry.arch_problem(like) is None)
 
 
-def test_wide_resnet50_2_shows_methods_the_widths_of_resnet50():
-    wide, plain = arch("wide_resnet50_2"), arch("resnet50")
-    assert wide.channels == plain.channels and wide.feature_dim == plain.feature_dim
-    assert (wide.block, wide.layers, wide.width_per_group) == (plain.block, plain.layers, 128)
+@pytest.mark.parametrize(("arch_name", "like"), SAME_WIDTHS)
+def test_an_arch_shows_methods_the_widths_of_the_one_it_is_tested_like(arch_name, like):
+    tested, reference = arch(arch_name), arch(like)
+    assert tested.channels == reference.channels and tested.feature_dim == reference.feature_dim
+    assert tested.layers == reference.layers
 
 
-@pytest.mark.parametrize("name", READ_WIDTH_PER_GROUP)
-def test_methods_that_read_the_inner_width_run_a_step_on_wide_resnet50_2(name, synth_root, tmp_path):
-    run_one_step(name, "wide_resnet50_2", synth_root, tmp_path)
+@pytest.mark.parametrize(("name", "arch_name"), READ_INNER_LAYOUT)
+def test_methods_that_read_more_than_the_widths_run_a_step_on_the_arch(name, arch_name, synth_root, tmp_path):
+    run_one_step(name, arch_name, synth_root, tmp_path)
