@@ -49,7 +49,7 @@ def test_the_step_loss_is_draems_l2_plus_ssim_of_the_restored_clean_image():
     normalised = (x.float() / 255 - torch.tensor(model.mean).view(1, 3, 1, 1)) / torch.tensor(model.std).view(
         1, 3, 1, 1)
     expected = ReconstructionLoss()(model.restore(normalised), x.float() / 255)
-    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert set(model.step_metrics()) == {"l2", "ssim_loss"}
 
 
