@@ -11,7 +11,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import image_scores, to_image_size
-from ab_core.components.encoder import frozen_backbone, in_chunks, prepare
+from ab_core.components.encoder import channels_last, frozen_backbone, in_chunks, prepare, to_nhwc
 from ab_core.components.gaussian import StreamingGaussian
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import DataError, SpecError
@@ -49,7 +49,7 @@ class PadimModel(nn.Module):
 
     def __init__(self, backbone: ResNetBackbone, n_features: int, eps: float, blur_sigma: float, seed: int):
         super().__init__()
-        self.backbone = backbone
+        self.backbone = channels_last(backbone)  # NHWC: faster CPU convolutions, same values
         total = sum(backbone.channels[name] for name in PADIM_LAYERS)
         if n_features > total:
             raise ValueError(f"n_features {n_features} exceeds the {total} channels of layers 1-3")
@@ -67,7 +67,7 @@ class PadimModel(nn.Module):
         return in_chunks(self._embed, images)
 
     def _embed(self, images: Tensor) -> Tensor:
-        features = self.backbone.features(images, PADIM_LAYERS)
+        features = self.backbone.features(to_nhwc(images), PADIM_LAYERS)
         size = features["layer1"].shape[-2:]
         maps, offset = [], 0
         for name in PADIM_LAYERS:  # same result as concatenating all 448 channels, then selecting
