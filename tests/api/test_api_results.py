@@ -36,7 +36,7 @@ def test_rows_name_backbone_evaluator_metrics_and_finish_time(
         "source": "job", "arch": "resnet18", "job_id": backbone.id, "method": "simclr",
         "params": row["backbone"]["params"], "spec_hash": backbone.spec_hash,
         "dataset_fingerprint": "classes-simclr", "parent_id": None, "sweep_id": None,
-        "checkpoint": f"/runs/{backbone.id}/checkpoint_000004",
+        "checkpoint": str(plane.settings.runs_dir / backbone.id / "checkpoint_000004"),
     }  # fmt: skip
     assert row["backbone"]["params"]["temperature"] == 0.3
     assert row["evaluator"]["job_id"] == evaluation.id and row["evaluator"]["method"] == "padim"
@@ -95,7 +95,7 @@ def _registered(role: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("parameter", "value", "accepted"),
-    [("evaluator", "patchcore", _registered("evaluate")),
+    [("evaluator", "fastflow", _registered("evaluate")),
      ("method", "moco", [*_registered("pretrain"), "imagenet", "none", "checkpoint"])],
 )  # fmt: skip
 def test_an_unknown_evaluator_or_method_is_a_422_listing_what_is_accepted(

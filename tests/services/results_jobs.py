@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from sqlalchemy import insert, update
 
 from ab_core.evaluation.table import markdown_table, mean_row
@@ -25,6 +26,13 @@ def finish(plane: ControlPlane, job: JobRecord, result: dict[str, Any]) -> JobRe
     return plane.queue.complete(job.id, claim.attempt, result)
 
 
+def write_checkpoint(directory: Path) -> str:
+    """A checkpoint directory holding a backbone.pt in torch's format, as `backbone.weights` must name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save({}, directory / "backbone.pt")
+    return str(directory)
+
+
 def pretrain_spec(root: Path, method: str = "simclr", **params: Any) -> JobSpec:
     return parse_spec({"kind": "pretrain", "method": {"method": method, **params}, "schedule": {"steps": 4},
                        "data": {"dataset": "image_folder", "root": str(root / "classes"), "resize": 32,
@@ -35,9 +43,10 @@ def pretrain(
     plane: ControlPlane, who: Principal, root: Path, method: str = "simclr", parent_id: str | None = None,
     **params: Any,
 ) -> JobRecord:  # fmt: skip
-    """A finished pretraining with a checkpoint under /runs/<id> and a dataset fingerprint."""
+    """A finished pretraining with a checkpoint in the run store's <id>/ and a dataset fingerprint."""
     job, _ = plane.jobs.submit(who, pretrain_spec(root, method, **params), parent_id=parent_id)
-    result = {"checkpoint": f"/runs/{job.id}/checkpoint_000004", "metrics": {"loss": 0.5, "step": 4},
+    checkpoint = write_checkpoint(plane.settings.runs_dir / job.id / "checkpoint_000004")
+    result = {"checkpoint": checkpoint, "metrics": {"loss": 0.5, "step": 4},
               "steps": 4, "dataset_fingerprint": f"classes-{method}", "spec_hash": job.spec_hash}  # fmt: skip
     return finish(plane, job, result)
 

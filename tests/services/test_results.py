@@ -10,7 +10,7 @@ from sqlalchemy import event
 from services.plane import ControlPlane
 from services.records import Principal
 from services.results import UnknownFilterError
-from tests.services.results_jobs import evaluate, pretrain, probe, submit_evaluation, sweep
+from tests.services.results_jobs import evaluate, pretrain, probe, submit_evaluation, sweep, write_checkpoint
 
 ALICE, BOB, ADMIN = Principal("alice"), Principal("bob"), Principal("root", admin=True)
 
@@ -24,7 +24,7 @@ def test_an_evaluation_of_a_from_job_backbone_joins_that_pretraining(plane: Cont
     assert row.backbone.params["temperature"] == 0.2 and "method" not in row.backbone.params
     assert row.backbone.spec_hash == backbone.spec_hash
     assert row.backbone.dataset_fingerprint == "classes-simclr"
-    assert row.backbone.checkpoint == f"/runs/{backbone.id}/checkpoint_000004"
+    assert row.backbone.checkpoint == str(plane.settings.runs_dir / backbone.id / "checkpoint_000004")
     assert row.evaluator.job_id == evaluation.id
     assert (row.evaluator.method, row.evaluator.dataset) == ("padim", "mvtec")
     assert row.evaluator.categories == ["carpet", "screw"] and row.evaluator.dataset_fingerprint == "mvtec-fp"
@@ -48,14 +48,15 @@ def test_weights_name_imagenet_random_init_a_job_checkpoint_or_a_foreign_path(
 ):
     trained = pretrain(plane, ALICE, dataset_root, method="supervised")
     checkpoint = trained.result["checkpoint"]  # type: ignore[index]
-    for weights, auroc in (("imagenet", 0.9), ("none", 0.6), (checkpoint + "/", 0.8), ("/elsewhere/ck", 0.7)):
+    foreign = write_checkpoint(dataset_root / "elsewhere" / "ck")  # not a job's: under an allowed root
+    for weights, auroc in (("imagenet", 0.9), ("none", 0.6), (checkpoint + "/", 0.8), (foreign, 0.7)):
         evaluate(plane, ALICE, dataset_root, {"carpet": auroc}, backbone={"weights": weights})
     rows = plane.results.rows(ALICE).items
     assert [(r.backbone.source, r.backbone.job_id, r.backbone.method) for r in rows] == [
         ("imagenet", None, None), ("job", trained.id, "supervised"), ("checkpoint", None, None),
         ("none", None, None),
     ]  # fmt: skip
-    assert rows[2].backbone.checkpoint == "/elsewhere/ck"
+    assert rows[2].backbone.checkpoint == foreign
 
 
 def test_a_linear_probe_row_carries_top1_and_top5(plane: ControlPlane, dataset_root: Path):
@@ -130,19 +131,20 @@ def test_callers_see_only_their_own_rows_and_backbones_and_admins_see_all(
 ):
     bobs = pretrain(plane, BOB, dataset_root)
     evaluate(plane, BOB, dataset_root, {"carpet": 0.9}, backbone={"from_job": bobs.id})
-    # alice evaluates the path of bob's checkpoint: the row is hers, bob's job stays unnamed
-    checkpoint = bobs.result["checkpoint"]  # type: ignore[index]
+    # alice evaluates a copy of bob's checkpoint under a dataset root (bob's own path is refused her at
+    # submit): the row is hers, bob's job stays unnamed
+    checkpoint = write_checkpoint(dataset_root / "copies" / "bobs")
     evaluate(plane, ALICE, dataset_root, {"carpet": 0.8}, backbone={"weights": checkpoint})
     (alices,) = plane.results.rows(ALICE).items
     assert (alices.backbone.source, alices.backbone.job_id) == ("checkpoint", None)
     assert [r.backbone.job_id for r in plane.results.rows(BOB).items] == [bobs.id]
     admin_rows = plane.results.rows(ADMIN).items
-    assert len(admin_rows) == 2 and {r.backbone.job_id for r in admin_rows} == {bobs.id}
+    assert len(admin_rows) == 2 and {r.backbone.job_id for r in admin_rows} == {bobs.id, None}
 
 
 @pytest.mark.parametrize(
     ("parameter", "value", "accepted"),
-    [("evaluator", "patchcore", "linear_probe, padim, rd4ad"), ("evaluator", "simclr", "padim"),
+    [("evaluator", "fastflow", "linear_probe, padim, patchcore, rd4ad"), ("evaluator", "simclr", "padim"),
      ("method", "padim", "simclr"), ("method", "moco", "imagenet, none"), ("sort", "auroc", "image_auroc")],
 )  # fmt: skip
 def test_an_unknown_filter_value_names_the_parameter_and_what_is_accepted(
