@@ -3,19 +3,8 @@ import torch
 import torchvision
 from pydantic import ValidationError
 
-from ab_core.contracts import Batch, BuildContext
 from ab_core.methods.cdo import CDOParams, build
-from ab_core.spec_sections import BackboneSpec, DataSpec
-
-
-def make_ctx() -> BuildContext:
-    data = DataSpec(dataset="image_folder", root="unused", resize=32, crop=32)
-    return BuildContext(BackboneSpec(), data, num_classes=1, device=torch.device("cpu"), seed=0)
-
-
-def make_batch(size: int = 4) -> Batch:
-    images = torch.randint(0, 256, (size, 3, 32, 32), dtype=torch.uint8)
-    return Batch(images, torch.zeros(size, dtype=torch.int64))
+from tests.ab_core.methods.tiny import make_batch, make_ctx
 
 
 @pytest.mark.parametrize(
@@ -29,7 +18,7 @@ def make_batch(size: int = 4) -> Batch:
 )
 def test_cdo_step_trains_the_student_only(params):
     torch.manual_seed(0)
-    model = build(params, make_ctx()).train()
+    model = build(params, make_ctx(num_classes=1)).train()
     loss = model.training_step(make_batch())
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
@@ -45,7 +34,7 @@ def test_cdo_step_trains_the_student_only(params):
 
 
 def test_cdo_freezes_student_layers_deeper_than_the_compared_ones():
-    model = build(CDOParams(layers=["layer2", "layer1"]), make_ctx())
+    model = build(CDOParams(layers=["layer2", "layer1"]), make_ctx(num_classes=1))
     assert model.params.layers == ["layer1", "layer2"]  # depth order
     assert not any(p.requires_grad for p in model.student.layer3.parameters())
     assert not any(p.requires_grad for p in model.student.layer4.parameters())
@@ -54,7 +43,7 @@ def test_cdo_freezes_student_layers_deeper_than_the_compared_ones():
 
 def test_cdo_teacher_is_unchanged_by_an_optimiser_step_and_stays_in_eval_mode():
     torch.manual_seed(0)
-    model = build(CDOParams(), make_ctx())
+    model = build(CDOParams(), make_ctx(num_classes=1))
     model.train()
     assert model.student.training and not model.teacher.training
     before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
@@ -71,7 +60,7 @@ def test_cdo_gamma_zero_gives_the_same_loss_as_oom_off():
     losses = []
     for params in (CDOParams(gamma=0.0), CDOParams(gamma=3.0, oom=False)):
         torch.manual_seed(0)
-        model = build(params, make_ctx())
+        model = build(params, make_ctx(num_classes=1))
         batch = make_batch()
         losses.append(model.training_step(batch))
     assert torch.equal(losses[0], losses[1])
@@ -79,19 +68,19 @@ def test_cdo_gamma_zero_gives_the_same_loss_as_oom_off():
 
 def test_cdo_reports_normal_and_defect_discrepancy_and_no_defect_term_without_mom():
     torch.manual_seed(0)
-    model = build(CDOParams(student_init="random"), make_ctx())
+    model = build(CDOParams(student_init="random"), make_ctx(num_classes=1))
     model.training_step(make_batch())
     metrics = model.step_metrics()
     assert set(metrics) == {"normal_d", "defect_d"}
     assert 0 < metrics["normal_d"] <= 4 and 0 < metrics["defect_d"] <= 4
-    plain = build(CDOParams(mom=False), make_ctx())
+    plain = build(CDOParams(mom=False), make_ctx(num_classes=1))
     plain.training_step(make_batch())
     assert set(plain.step_metrics()) == {"normal_d"}
 
 
 @pytest.mark.parametrize("export", ["student", "teacher"])
 def test_cdo_exports_a_plain_resnet_that_loads_into_torchvision(export):
-    model = build(CDOParams(export=export), make_ctx())
+    model = build(CDOParams(export=export), make_ctx(num_classes=1))
     assert model.backbone is getattr(model, export)
     resnet = torchvision.models.resnet18()
     resnet.fc = torch.nn.Identity()

@@ -6,22 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import SpecError
 from ab_core.methods.psco import PsCoParams, build
-from ab_core.spec_sections import BackboneSpec, DataSpec
 from ab_core.specs import parse_spec
-
-
-def make_ctx() -> BuildContext:
-    data = DataSpec(dataset="image_folder", root="unused", resize=32, crop=32)
-    return BuildContext(BackboneSpec(), data, num_classes=3, device=torch.device("cpu"), seed=0)
-
-
-def make_batch(size: int = 4) -> Batch:
-    images = torch.randint(0, 256, (size, 3, 32, 32), dtype=torch.uint8)
-    return Batch(images, torch.zeros(size, dtype=torch.int64))
-
+from tests.ab_core.methods.tiny import make_batch, make_ctx
 
 SMALL = PsCoParams(queue_size=16, hidden_dim=64, out_dim=32, shots=2, momentum=0.9)
 

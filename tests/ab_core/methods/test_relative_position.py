@@ -6,30 +6,19 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import SpecError
 from ab_core.methods.relative_position import RelativePositionParams, build
-from ab_core.spec_sections import BackboneSpec, DataSpec
 from ab_core.specs import parse_spec
+from tests.ab_core.methods.tiny import make_batch, make_ctx
 
 SMALL = {"patch_size": 8, "gap": 2, "jitter": 1, "hidden_dim": 32}
-
-
-def make_ctx() -> BuildContext:
-    data = DataSpec(dataset="image_folder", root="unused", resize=32, crop=32)
-    return BuildContext(BackboneSpec(), data, num_classes=3, device=torch.device("cpu"), seed=0)
-
-
-def make_batch(size: int = 3) -> Batch:
-    images = torch.randint(0, 256, (size, 3, 32, 32), dtype=torch.uint8)
-    return Batch(images, torch.zeros(size, dtype=torch.int64))
 
 
 @pytest.mark.parametrize("colour", ["drop", "jitter"])  # all four: tests/ab_core/data/test_context_patches
 def test_a_step_classifies_eight_pairs_per_image(colour):
     torch.manual_seed(0)
     model = build(RelativePositionParams(colour=colour, **SMALL), make_ctx())
-    loss = model.training_step(make_batch())
+    loss = model.training_step(make_batch(3))
     logits, labels = model._last
     assert logits.shape == (24, 8) and labels.tolist() == list(range(8)) * 3
     assert 0.5 < loss.item() < 2 * math.log(8)  # near ln 8 at init

@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from ab_core.contracts import Batch, BuildContext
 from ab_core.methods import simsiam
 from ab_core.methods.simsiam import SimSiamParams, build
 from ab_core.runner import run
-from ab_core.spec_sections import BackboneSpec, DataSpec
 from ab_core.specs import parse_spec
-
-
-def make_ctx() -> BuildContext:
-    data = DataSpec(dataset="image_folder", root="unused", resize=32, crop=32)
-    return BuildContext(BackboneSpec(), data, num_classes=3, device=torch.device("cpu"), seed=0)
-
-
-def make_batch(size: int = 4) -> Batch:
-    images = torch.randint(0, 256, (size, 3, 32, 32), dtype=torch.uint8)
-    return Batch(images, torch.zeros(size, dtype=torch.int64))
-
+from tests.ab_core.methods.tiny import make_batch, make_ctx
 
 SMALL = SimSiamParams(dim=256, pred_dim=64, collapse_patience=3)
 

@@ -6,20 +6,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from ab_core.contracts import Batch, BuildContext
 from ab_core.methods.spd import SPDParams, build
-from ab_core.spec_sections import BackboneSpec, DataSpec
 from ab_core.specs import json_schema, parse_spec
-
-
-def make_ctx() -> BuildContext:
-    data = DataSpec(dataset="image_folder", root="unused", resize=32, crop=32)
-    return BuildContext(BackboneSpec(), data, num_classes=3, device=torch.device("cpu"), seed=0)
-
-
-def make_batch(size: int = 4) -> Batch:
-    images = torch.randint(0, 256, (size, 3, 32, 32), dtype=torch.uint8)
-    return Batch(images, torch.zeros(size, dtype=torch.int64))
+from tests.ab_core.methods.tiny import make_batch, make_ctx
 
 
 @pytest.mark.parametrize("base", ["simsiam", "simclr"])
