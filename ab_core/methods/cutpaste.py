@@ -13,6 +13,7 @@ from ab_core.components.mlp import mlp
 from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.augment import normalize
 from ab_core.data.cutpaste_views import cutpaste_patch, cutpaste_scar, scar_extent
+from ab_core.evaluation.metrics import top_k_accuracy
 from ab_core.models.backbone import build_backbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
@@ -95,7 +96,7 @@ class CutPastePretrainer(Pretrainer):
         if self._last is None:
             return {}
         logits, labels = self._last
-        return {"pretext_top1": (logits.argmax(dim=1) == labels).float().mean().item()}
+        return {"pretext_top1": top_k_accuracy(logits, labels, 1)}
 
     def head_state(self) -> dict[str, Tensor]:
         return {f"head.{k}": v for k, v in self.head.state_dict().items()}

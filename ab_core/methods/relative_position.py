@@ -19,6 +19,7 @@ from ab_core.data.context_patches import (
     guarded_patches,
     patch_grid,
 )
+from ab_core.evaluation.metrics import top_k_accuracy
 from ab_core.models.backbone import build_backbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
@@ -77,7 +78,7 @@ class RelativePositionPretrainer(Pretrainer):
         if self._last is None:
             return {}
         logits, labels = self._last
-        return {"pretext_top1": (logits.argmax(dim=1) == labels).float().mean().item()}
+        return {"pretext_top1": top_k_accuracy(logits, labels, 1)}
 
     def head_state(self) -> dict[str, Tensor]:
         return {f"head.{k}": v for k, v in self.head.state_dict().items()}
