@@ -11,7 +11,8 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import gaussian_blur, image_scores
-from ab_core.components.encoder import frozen_backbone, prepare
+from ab_core.components.encoder import channels_last, frozen_backbone, in_chunks, prepare, to_nhwc
+from ab_core.components.optim import AdamInBackward
 from ab_core.components.reverse_distillation import DECODER_BLOCKS, MirroredDecoder, OneClassBottleneck
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import DataError
@@ -29,12 +30,32 @@ class Rd4adParams(StrictModel):
     blur_sigma: float = Field(4.0, ge=0, le=32)
 
 
+def _flat(maps: Tensor) -> Tensor:
+    """(B, C, h, w) -> (B, C*h*w) in memory order: a view for NCHW and NHWC alike (a cosine over all
+    of a map's values does not depend on their order, beyond float rounding)."""
+    if maps.dim() == 4 and not maps.is_contiguous() and maps.is_contiguous(memory_format=torch.channels_last):
+        return maps.permute(0, 2, 3, 1).flatten(1)
+    return maps.flatten(1)
+
+
 def cosine_distance_loss(teacher: list[Tensor], student: list[Tensor]) -> Tensor:
     """Sum over layers of the batch mean of 1 - cos(teacher map, student map), each map flattened."""
     loss = teacher[0].new_zeros(())
     for t, s in zip(teacher, student, strict=True):
-        loss = loss + (1 - F.cosine_similarity(t.flatten(1), s.flatten(1), dim=1)).mean()
+        loss = loss + (1 - F.cosine_similarity(_flat(t), _flat(s), dim=1)).mean()
     return loss
+
+
+def adam(model: ReverseDistillation, lr: float) -> AdamInBackward:
+    """The paper's Adam (betas 0.5, 0.999) on the bottleneck and decoder, stepped inside backward."""
+    return AdamInBackward(model.trainable_parameters(), lr=lr, betas=(0.5, 0.999))
+
+
+def train_step(model: ReverseDistillation, images: Tensor) -> float:
+    """One step on normalised images (B >= 2, 3, H, W): forward, loss, backward (Adam steps within)."""
+    loss = cosine_distance_loss(*model(images))
+    loss.backward()
+    return loss.item()
 
 
 class ReverseDistillation(nn.Module):
@@ -44,13 +65,15 @@ class ReverseDistillation(nn.Module):
     The teacher is the backbone under evaluation: frozen and kept in eval mode for the whole run,
     whatever `train()` is called with (its BN statistics must never move). Only the bottleneck and
     the decoder learn. The anomaly map sums each layer's per-pixel 1 - cos(teacher, student).
+    All three run in channels_last (oneDNN's NHWC convolutions: faster on CPU, same values to float
+    rounding); `forward` takes NCHW or NHWC images.
     """
 
     def __init__(self, teacher: ResNetBackbone, blur_sigma: float):
         super().__init__()
-        self.teacher = teacher.requires_grad_(False).eval()
-        self.bottleneck = OneClassBottleneck.for_arch(teacher.arch)
-        self.decoder = MirroredDecoder(teacher.arch)
+        self.teacher = channels_last(teacher.requires_grad_(False).eval())
+        self.bottleneck = OneClassBottleneck.for_arch(teacher.arch).to(memory_format=torch.channels_last)
+        self.decoder = MirroredDecoder(teacher.arch).to(memory_format=torch.channels_last)
         self.blur_sigma = blur_sigma
 
     def train(self, mode: bool = True) -> ReverseDistillation:
@@ -64,7 +87,7 @@ class ReverseDistillation(nn.Module):
     def forward(self, images: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Normalised images (B, 3, H, W) -> (teacher maps, student maps), layers 1-3."""
         with torch.no_grad():
-            features = self.teacher.features(images, TEACHER_LAYERS)
+            features = self.teacher.features(to_nhwc(images), TEACHER_LAYERS)
         teacher = [features[name] for name in TEACHER_LAYERS]
         student = self.decoder(self.bottleneck(*teacher))
         student = [  # crops not divisible by 32 leave the decoder a pixel off: align to the teacher
@@ -75,14 +98,18 @@ class ReverseDistillation(nn.Module):
 
     @torch.no_grad()
     def anomaly_maps(self, images: Tensor) -> Tensor:
-        """Normalised images (B, 3, H, W) -> anomaly maps (B, 1, H, W)."""
+        """Normalised images (B, 3, H, W) -> anomaly maps (B, 1, H, W), `FORWARD_CHUNK` images at a time
+        (eval mode: each image's map is its own, so chunks only bound the activation memory)."""
+        return in_chunks(self._anomaly_maps, images)
+
+    def _anomaly_maps(self, images: Tensor) -> Tensor:
         teacher, student = self(images)
         size = images.shape[-2:]
         maps = images.new_zeros(images.shape[0], 1, *size)
         for t, s in zip(teacher, student, strict=True):
             distance = 1 - F.cosine_similarity(t, s, dim=1).unsqueeze(1)  # (B, 1, h, w)
             maps += F.interpolate(distance, size=size, mode="bilinear", align_corners=False)
-        return gaussian_blur(maps, self.blur_sigma)
+        return gaussian_blur(maps.contiguous(), self.blur_sigma)
 
 
 class Rd4adEvaluator:
@@ -97,22 +124,21 @@ class Rd4adEvaluator:
         self.on_epoch: Callable[[int, float], None] | None = None
 
     def fit(self, batches: Iterable[Batch]) -> None:
-        optimizer = torch.optim.Adam(self.model.trainable_parameters(), lr=self.params.lr, betas=(0.5, 0.999))
+        optimizer = adam(self.model, self.params.lr)  # steps inside backward: no gradients kept
         self.model.train()
-        for epoch in range(self.params.epochs):
-            total, steps = 0.0, 0
-            for batch in batches:
-                if batch.images.shape[0] < 2:  # BatchNorm cannot train on a single image
-                    continue
-                loss = cosine_distance_loss(*self.model(prepare(batch.images, self.ctx)))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total, steps = total + loss.item(), steps + 1
-            if steps == 0:
-                raise DataError("RD4AD needs at least 2 normal training images per batch; got none")
-            if self.on_epoch is not None:
-                self.on_epoch(epoch, total / steps)
+        try:
+            for epoch in range(self.params.epochs):
+                total, steps = 0.0, 0
+                for batch in batches:
+                    if batch.images.shape[0] < 2:  # BatchNorm cannot train on a single image
+                        continue
+                    total, steps = total + train_step(self.model, prepare(batch.images, self.ctx)), steps + 1
+                if steps == 0:
+                    raise DataError("RD4AD needs at least 2 normal training images per batch; got none")
+                if self.on_epoch is not None:
+                    self.on_epoch(epoch, total / steps)
+        finally:
+            optimizer.remove()
         self.model.eval()
 
     def score(self, batch: Batch) -> dict[str, Tensor]:

@@ -37,11 +37,17 @@ class Ours:
         self.model = ReverseDistillation(teacher, blur_sigma=4.0).to(args.device)
         self.epochs = args.rd4ad_epochs
 
-    def fit(self, batches) -> None:
-        from ab_core.methods.rd4ad import cosine_distance_loss
+    def fit(self, batches) -> None:  # as Rd4adEvaluator.fit: its Adam (stepped inside backward) and step
+        from ab_core.methods.rd4ad import adam, train_step
 
-        loss = lambda images: cosine_distance_loss(*self.model(images))  # noqa: E731
-        _train(self.model, self.model.trainable_parameters(), loss, batches, self.epochs, betas=(0.5, 0.999))
+        optimizer = adam(self.model, lr=0.005)
+        self.model.train()
+        for _ in range(self.epochs):
+            for images in batches:
+                if images.shape[0] >= 2:  # BatchNorm cannot train on one image
+                    train_step(self.model, images)
+        optimizer.remove()
+        self.model.eval()
 
     @torch.no_grad()
     def score(self, images):
