@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import image_scores
-from ab_core.components.encoder import frozen_backbone, prepare
+from ab_core.components.encoder import channels_last, frozen_backbone, prepare, to_nhwc
 from ab_core.components.flows import ConditionalFlow
 from ab_core.components.positional_encoding import positional_encoding_2d
 from ab_core.contracts import Batch, BuildContext
@@ -24,6 +24,7 @@ LayerName = Literal["layer1", "layer2", "layer3", "layer4"]
 # the paper's L = 3 pooling layers: the official code and anomalib's Cflow tap layer2-4 of every ResNet
 CFLOW_LAYERS: list[LayerName] = ["layer2", "layer3", "layer4"]
 SCORE_CHUNK = 256  # fibers per flow pass at test time: cache-sized (faster than larger), same result
+FEATURE_CACHE_MB = 1024  # training features kept across epochs up to this size; above it, recomputed
 
 
 class CflowParams(StrictModel):
@@ -68,7 +69,7 @@ class CflowModel(nn.Module):
 
     def __init__(self, encoder: ResNetBackbone, params: CflowParams, seed: int):
         super().__init__()
-        self.encoder = encoder.requires_grad_(False).eval()
+        self.encoder = channels_last(encoder.requires_grad_(False).eval())  # NHWC: faster on CPU, same values
         self.layers = tuple(params.layers)
         self.condition = params.condition_vector
         generator = torch.Generator().manual_seed(seed)  # the flows' fixed channel permutations
@@ -91,7 +92,7 @@ class CflowModel(nn.Module):
     @torch.no_grad()
     def features(self, images: Tensor) -> list[Tensor]:
         """Normalised images (B, 3, H, W) -> each layer's feature map (B, C_l, h_l, w_l)."""
-        maps = self.encoder.features(images, self.layers)
+        maps = self.encoder.features(to_nhwc(images), self.layers)  # NHWC maps: `fibers` is then a view
         return [maps[name] for name in self.layers]
 
     def encoding(self, height: int, width: int, device: torch.device) -> Tensor:
@@ -101,6 +102,16 @@ class CflowModel(nn.Module):
             pe = positional_encoding_2d(self.condition, height, width)  # (P, h, w)
             self._encodings[key] = pe.flatten(1).T.contiguous().to(device)
         return self._encodings[key]
+
+    def encoding_factors(self, height: int, width: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """The encoding in its two factors, (w, P/2) of each column and (h, P/2) of each row: the
+        encoding of (y, x) is [columns[x], rows[y]] (its first half encodes x, its second y)."""
+        key = (height, width, str(device) + ":factors")
+        if key not in self._encodings:
+            pe = positional_encoding_2d(self.condition, height, width)  # (P, h, w)
+            half = self.condition // 2
+            self._encodings[key] = torch.cat([pe[:half, 0, :].T, pe[half:, :, 0].T]).to(device)
+        return cast(tuple[Tensor, Tensor], torch.split(self._encodings[key], [width, height]))
 
     @staticmethod
     def fibers(feature: Tensor) -> Tensor:
@@ -114,8 +125,11 @@ class CflowModel(nn.Module):
         for flow, feature in zip(self.flows(), self.features(images), strict=True):
             batch, _, height, width = feature.shape
             e = self.fibers(feature)  # (E, C)
-            c = self.encoding(height, width, images.device).repeat(batch, 1)  # (E, P)
-            ll = torch.cat([flow.log_likelihood_per_dim(e[i : i + SCORE_CHUNK], c[i : i + SCORE_CHUNK])
+            # each block's condition term once per position (h w, 2 C1); fiber i sits at i mod h w
+            tables = flow.project_conditions(self.encoding(height, width, images.device))
+            position = torch.arange(e.shape[0], device=images.device) % (height * width)  # (E,)
+            ll = torch.cat([flow.log_likelihood_projected(e[i : i + SCORE_CHUNK], tables,
+                                                          position[i : i + SCORE_CHUNK])
                             for i in range(0, e.shape[0], SCORE_CHUNK)])
             out.append(ll.reshape(batch, height, width))
         return out
@@ -154,6 +168,12 @@ class CflowEvaluator:
     E // N batches of N (the remainder joins the last; one batch when E < N), one Adam step each on
     -log sigmoid(log p / C). `fit` iterates `batches` once per epoch; `on_epoch(epoch, mean_loss)` is
     called after each epoch when set. Adam is the fused kernel: the same update in one pass.
+
+    The flows are independent (one optimiser each) and the encoder is frozen, so when the training
+    features fit in FEATURE_CACHE_MB they are computed once and each flow is trained through all its
+    epochs before the next, the largest first: the same steps on the same fibers in the same order
+    (the permutations are replayed from the same generator), with one flow's Adam moments alive at a
+    time instead of all. `on_epoch` is then called for every epoch once all flows are trained.
     """
 
     def __init__(self, model: CflowModel, params: CflowParams, ctx: BuildContext):
@@ -164,41 +184,91 @@ class CflowEvaluator:
     def fit(self, batches: Iterable[Batch]) -> None:
         self.fit_images(_Normalised(batches, self.ctx))
 
-    def fit_images(self, batches: Iterable[Tensor]) -> None:
+    def fit_images(self, batches: Iterable[Tensor], cache_mb: float = FEATURE_CACHE_MB) -> None:
         """`fit` on batches of normalised images (B, 3, H, W), iterated once per epoch."""
-        fused = self.ctx.device.type in ("cpu", "cuda")
-        optimizers = [torch.optim.Adam(flow.parameters(), lr=self.params.lr, fused=fused)
-                      for flow in self.model.flows()]
         self.model.train()
-        for epoch in range(self.params.epochs):
-            total, count = 0.0, 0
-            tops: list[list[Tensor]] = [[] for _ in self.model.layers]  # per layer, each step's max ll
-            for images in batches:
-                features = self.model.features(images)
-                for index, (flow, feature) in enumerate(zip(self.model.flows(), features, strict=True)):
-                    loss_sum, top = self._train_layer(flow, optimizers[index], feature)
-                    total, count = total + float(loss_sum), count + feature[:, 0].numel()
-                    tops[index].append(top)
+        cached = self._cached_features(batches, cache_mb)
+        losses = self._fit_joint(batches) if cached is None else self._fit_layer_by_layer(cached)
+        for epoch, (total, count) in enumerate(losses):
             if count == 0:
                 raise DataError("CFlow got no training images to fit")
             if self.on_epoch is not None:
                 self.on_epoch(epoch, total / count)
-        self.model.ll_max = torch.stack([torch.stack(layer).amax() for layer in tops])  # the last epoch's
         self.model.eval()
 
+    def _optimizer(self, flow: ConditionalFlow) -> torch.optim.Optimizer:
+        return torch.optim.Adam(flow.parameters(), lr=self.params.lr,
+                                fused=self.ctx.device.type in ("cpu", "cuda"))
+
+    def _cached_features(self, batches: Iterable[Tensor], cache_mb: float) -> list[list[Tensor]] | None:
+        """Each batch's layer features [(B, C_l, h_l, w_l)], or None once they pass `cache_mb`."""
+        cached, size = [], 0
+        for images in batches:
+            cached.append(self.model.features(images))
+            size += sum(f.numel() * f.element_size() for f in cached[-1])
+            if size > cache_mb * 2**20:
+                return None
+        return cached
+
+    def _fit_joint(self, batches: Iterable[Tensor]) -> list[tuple[float, int]]:
+        """Every epoch: each batch's features, then one pass of every flow -> per epoch (loss sum, count)."""
+        optimizers = [self._optimizer(flow) for flow in self.model.flows()]
+        losses, tops = [], []
+        for _ in range(self.params.epochs):
+            total, count = 0.0, 0
+            tops = [_minus_inf() for _ in self.model.layers]  # per layer, the last epoch's largest ll
+            for images in batches:
+                features = self.model.features(images)
+                for index, (flow, feature) in enumerate(zip(self.model.flows(), features, strict=True)):
+                    order = torch.randperm(feature[:, 0].numel(), generator=self.generator)
+                    loss_sum, top = self._train_layer(flow, optimizers[index], feature, order)
+                    total, count = total + float(loss_sum), count + feature[:, 0].numel()
+                    tops[index] = torch.maximum(tops[index], top)
+            losses.append((total, count))
+        self.model.ll_max = torch.stack(tops)
+        return losses
+
+    def _fit_layer_by_layer(self, cached: list[list[Tensor]]) -> list[tuple[float, int]]:
+        """`_fit_joint` on cached features, one flow at a time through all epochs: the same steps."""
+        epochs, layers = self.params.epochs, len(self.model.layers)
+        start = self.generator.get_state()
+        sums = torch.zeros(epochs, len(cached), layers, dtype=torch.float64)  # the joint loop's terms
+        tops: dict[int, Tensor] = {}
+        flows = self.model.flows()
+        # the largest flow first: each later (smaller) Adam state fits in the memory the last one freed
+        for index in sorted(range(layers), key=lambda i: -sum(p.numel() for p in flows[i].parameters())):
+            flow = flows[index]
+            optimizer = self._optimizer(flow)  # freed before the next flow's
+            self.generator.set_state(start)
+            for epoch in range(epochs):
+                top = _minus_inf()
+                for b, features in enumerate(cached):
+                    # replay the joint loop's draws: every layer's order of this batch, keep this one's
+                    orders = [torch.randperm(f[:, 0].numel(), generator=self.generator) for f in features]
+                    loss_sum, step_top = self._train_layer(flow, optimizer, features[index], orders[index])
+                    sums[epoch, b, index], top = float(loss_sum), torch.maximum(top, step_top)
+            tops[index] = top
+            del optimizer
+        self.model.ll_max = torch.stack([tops[index] for index in range(layers)])
+        count = sum(f[:, 0].numel() for features in cached for f in features)
+        # summed in the joint loop's order (batch-major), so the reported losses are the same floats
+        return [(_ordered_sum(sums[epoch].flatten().tolist()), count) for epoch in range(epochs)]
+
     def _train_layer(self, flow: ConditionalFlow, optimizer: torch.optim.Optimizer,
-                     feature: Tensor) -> tuple[Tensor, Tensor]:
-        """One pass over the fibers of one layer's (B, C, h, w) map -> (sum of losses, largest ll)."""
+                     feature: Tensor, order: Tensor) -> tuple[Tensor, Tensor]:
+        """One pass over the fibers of one layer's (B, C, h, w) map in `order` (E,) -> (sum of
+        losses, largest ll)."""
         _, _, height, width = feature.shape
         e = CflowModel.fibers(feature)  # (E, C)
-        c = self.model.encoding(height, width, feature.device)  # (h w, P): fiber i sits at i mod h w
-        order = torch.randperm(e.shape[0], generator=self.generator).to(feature.device)
+        columns, rows = self.model.encoding_factors(height, width, feature.device)  # (w, P/2), (h, P/2)
+        order = order.to(feature.device)
         size = self.params.fiber_batch_size
         steps = max(e.shape[0] // size, 1)
         total, top = feature.new_zeros(()), feature.new_full((), -torch.inf)
         for step in range(steps):
             idx = order[step * size : (step + 1) * size if step < steps - 1 else None]
-            ll = flow.log_likelihood_per_dim(e[idx], c[idx % (height * width)])  # (N,) log p / C
+            where = idx % (height * width)  # fiber i sits at position i mod h w, (y, x) row-major
+            ll = flow.log_likelihood_per_dim(e[idx], (columns, rows), (where % width, where // width))  # (N,)
             loss = -F.logsigmoid(ll)
             loss.mean().backward()
             optimizer.step()
@@ -210,6 +280,17 @@ class CflowEvaluator:
         self.model.eval()
         maps = self.model.anomaly_maps(prepare(batch.images, self.ctx))
         return {"image_score": image_scores(maps), "anomaly_map": maps}
+
+
+def _minus_inf() -> Tensor:
+    return torch.tensor(-torch.inf)
+
+
+def _ordered_sum(values: list[float]) -> float:
+    total = 0.0
+    for value in values:
+        total += value
+    return total
 
 
 @register("evaluate", CflowParams, "CFlow-AD: conditional normalising flows on layer 2-4 features, "

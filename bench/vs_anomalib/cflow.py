@@ -26,7 +26,9 @@ NAME = "cflow"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--cflow-epochs", type=int, default=1, help="training passes of both")
+    # 3, not 1: the method trains for many epochs (default 50), and from the second epoch on ours reuses
+    # the frozen encoder's features where anomalib recomputes them; one epoch would hide that
+    parser.add_argument("--cflow-epochs", type=int, default=3, help="training passes of both")
     parser.add_argument("--cflow-blocks", type=int, default=8, help="coupling blocks per flow")
     parser.add_argument("--cflow-fibers", type=int, default=64, help="fibers per optimiser step (N)")
     parser.add_argument("--cflow-layers", nargs="*", default=["layer2", "layer3", "layer4"])

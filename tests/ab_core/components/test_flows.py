@@ -104,3 +104,25 @@ def test_log_likelihood_of_an_identity_flow_is_the_standard_normal_density():
     z = torch.randn(3, 4)
     assert torch.allclose(gaussian_log_likelihood(z, torch.zeros(3)),
                           -2 * math.log(2 * math.pi) - 0.5 * z.square().sum(1))
+
+
+def test_a_condition_given_in_factors_gives_the_same_likelihoods_and_gradients():
+    flow = random_flow()  # condition length 4 = a (3, 1) table (fewer rows than fibers) + a (20, 3) one
+    x = torch.randn(9, 5, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(2)
+    tables = [torch.randn(3, 1, dtype=torch.float64), torch.randn(20, 3, dtype=torch.float64)]
+    where = [torch.randint(0, len(t), (9,), generator=generator) for t in tables]
+    condition = torch.cat([t[i] for t, i in zip(tables, where, strict=True)], dim=1)  # (9, 4)
+    direct = flow.log_likelihood_per_dim(x, condition)
+    direct_grads = torch.autograd.grad(direct.sum(), list(flow.parameters()))
+    factored = flow.log_likelihood_per_dim(x, tables, where)
+    factored_grads = torch.autograd.grad(factored.sum(), list(flow.parameters()))
+    torch.testing.assert_close(factored, direct, atol=1e-12, rtol=0)
+    for got, want in zip(factored_grads, direct_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
+    with torch.no_grad():  # the scorer's form: each block's condition terms once per position, up front
+        positions = torch.randn(6, 4, dtype=torch.float64)
+        index = torch.randint(0, 6, (9,), generator=generator)
+        scored = flow.log_likelihood_projected(x, flow.project_conditions(positions), index)
+        expected = flow.log_likelihood_per_dim(x, positions[index])
+        torch.testing.assert_close(scored, expected, atol=1e-12, rtol=0)

@@ -1,9 +1,11 @@
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
 from pydantic import ValidationError
 
-from ab_core.components.encoder import changed_entries, state_snapshot
+from ab_core.components.encoder import changed_entries, prepare, state_snapshot
 from ab_core.contracts import Batch, BuildContext
 from ab_core.data.loader import open_dataset
 from ab_core.evaluation.run import EpochBatches
@@ -68,9 +70,9 @@ def test_each_layer_sees_every_fiber_once_per_batch_in_steps_of_n():
     for index, flow in enumerate(evaluator.model.flows()):
         original = flow.log_likelihood_per_dim
 
-        def spy(e, c, index=index, original=original):
+        def spy(e, c, *position, index=index, original=original):
             sizes[index].append(e.shape[0])
-            return original(e, c)
+            return original(e, c, *position)
 
         flow.log_likelihood_per_dim = spy
     evaluator.fit(batches(1, 2))
@@ -98,8 +100,8 @@ def test_ll_max_is_the_largest_likelihood_of_the_last_epoch_and_scores_do_not_de
     for index, flow in enumerate(evaluator.model.flows()):
         original = flow.log_likelihood_per_dim
 
-        def spy(e, c, index=index, original=original):
-            ll = original(e, c)
+        def spy(e, c, *position, index=index, original=original):
+            ll = original(e, c, *position)
             seen[index].append(float(ll.detach().max()))
             return ll
 
@@ -145,3 +147,40 @@ def test_bad_params_name_the_field(field, value, message):
     with pytest.raises(ValidationError, match=message) as info:
         CflowParams(**{field: value})
     assert info.value.errors()[0]["loc"][0] == field
+
+
+def test_the_encoding_factors_rebuild_the_positional_encoding_exactly():
+    model = build(small(), make_ctx()).model
+    columns, rows = model.encoding_factors(3, 5, torch.device("cpu"))
+    y, x = torch.arange(15) // 5, torch.arange(15) % 5
+    assert torch.equal(torch.cat([columns[x], rows[y]], dim=1), model.encoding(3, 5, torch.device("cpu")))
+
+
+def test_cached_layer_by_layer_training_equals_the_joint_loop_that_recomputes_features():
+    """One flow at a time through all epochs on features computed once (the default when they fit)
+    takes the same steps as every flow per batch per epoch on recomputed features (cache_mb=0)."""
+    runs = []
+    for cache_mb in (1024.0, 0.0):
+        torch.manual_seed(0)
+        ctx = make_ctx()
+        evaluator = build(small(epochs=3, lr=1e-3), ctx)
+        losses: list[tuple[int, float]] = []
+        evaluator.on_epoch = lambda epoch, loss, losses=losses: losses.append((epoch, loss))
+        layer_steps: list[int] = []
+        for index, flow in enumerate(evaluator.model.flows()):
+            original = flow.log_likelihood_per_dim
+
+            def spy(e, c, *position, index=index, original=original, steps=layer_steps):
+                steps.append(index)
+                return original(e, c, *position)
+
+            flow.log_likelihood_per_dim = spy
+        evaluator.fit_images([prepare(b.images, ctx) for b in batches()], cache_mb=cache_mb)
+        runs.append((evaluator.model.decoders.state_dict(), evaluator.model.ll_max, losses, layer_steps))
+    (cached, cached_max, cached_losses, cached_order), (joint, joint_max, joint_losses, joint_order) = runs
+    runs_of_one_flow = [index for index, _ in itertools.groupby(cached_order)]
+    assert runs_of_one_flow == [2, 1, 0]  # one flow at a time, the largest (deepest layer) first
+    assert joint_order != sorted(joint_order, reverse=True)  # the joint loop interleaves them
+    assert all(torch.equal(cached[name], joint[name]) for name in joint)
+    assert torch.equal(cached_max, joint_max)
+    assert cached_losses == joint_losses and len(joint_losses) == 3
