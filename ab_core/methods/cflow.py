@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import image_scores
-from ab_core.components.encoder import channels_last, frozen_backbone, prepare, to_nhwc
+from ab_core.components.encoder import FORWARD_CHUNK, channels_last, frozen_backbone, prepare, to_nhwc
 from ab_core.components.flows import ConditionalFlow
 from ab_core.components.positional_encoding import positional_encoding_2d
 from ab_core.contracts import Batch, BuildContext
@@ -91,9 +91,12 @@ class CflowModel(nn.Module):
 
     @torch.no_grad()
     def features(self, images: Tensor) -> list[Tensor]:
-        """Normalised images (B, 3, H, W) -> each layer's feature map (B, C_l, h_l, w_l)."""
-        maps = self.encoder.features(to_nhwc(images), self.layers)  # NHWC maps: `fibers` is then a view
-        return [maps[name] for name in self.layers]
+        """Normalised images (B, 3, H, W) -> each layer's feature map (B, C_l, h_l, w_l), FORWARD_CHUNK
+        images at a time (the encoder's activations stay those of a few images whatever B is)."""
+        parts = [self.encoder.features(to_nhwc(part), self.layers)  # NHWC maps: `fibers` is then a view
+                 for part in images.split(FORWARD_CHUNK)]
+        return [parts[0][name] if len(parts) == 1 else torch.cat([part[name] for part in parts])
+                for name in self.layers]
 
     def encoding(self, height: int, width: int, device: torch.device) -> Tensor:
         """(h w, P): the positional encoding of each position, row-major, cached per map size."""
