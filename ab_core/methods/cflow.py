@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import image_scores
 from ab_core.components.encoder import FORWARD_CHUNK, channels_last, frozen_backbone, prepare, to_nhwc
+from ab_core.components.feature_cache import FeaturePlan, plan_epochs
 from ab_core.components.flows import ConditionalFlow
 from ab_core.components.positional_encoding import positional_encoding_2d
 from ab_core.contracts import Batch, BuildContext
@@ -173,10 +174,11 @@ class CflowEvaluator:
     called after each epoch when set. Adam is the fused kernel: the same update in one pass.
 
     The flows are independent (one optimiser each) and the encoder is frozen, so when the training
-    features fit in FEATURE_CACHE_MB they are computed once and each flow is trained through all its
-    epochs before the next, the largest first: the same steps on the same fibers in the same order
-    (the permutations are replayed from the same generator), with one flow's Adam moments alive at a
-    time instead of all. `on_epoch` is then called for every epoch once all flows are trained.
+    features fit in FEATURE_CACHE_MB they are computed once per image (`plan_epochs`: each epoch's
+    batches, however the loader reshuffles them, become rows of one store) and each flow is trained
+    through all its epochs before the next, the largest first: the same steps on the same fibers in
+    the same order (the permutations are replayed from the same generator), with one flow's Adam
+    moments alive at a time instead of all. `on_epoch` is then called for each epoch after training.
     """
 
     def __init__(self, model: CflowModel, params: CflowParams, ctx: BuildContext):
@@ -190,7 +192,8 @@ class CflowEvaluator:
     def fit_images(self, batches: Iterable[Tensor], cache_mb: float = FEATURE_CACHE_MB) -> None:
         """`fit` on batches of normalised images (B, 3, H, W), iterated once per epoch."""
         self.model.train()
-        cached = self._cached_features(batches, cache_mb)
+        epochs = self.params.epochs
+        cached = plan_epochs(self.model.features, batches, epochs, cache_mb) if cache_mb > 0 else None
         losses = self._fit_joint(batches) if cached is None else self._fit_layer_by_layer(cached)
         for epoch, (total, count) in enumerate(losses):
             if count == 0:
@@ -202,16 +205,6 @@ class CflowEvaluator:
     def _optimizer(self, flow: ConditionalFlow) -> torch.optim.Optimizer:
         return torch.optim.Adam(flow.parameters(), lr=self.params.lr,
                                 fused=self.ctx.device.type in ("cpu", "cuda"))
-
-    def _cached_features(self, batches: Iterable[Tensor], cache_mb: float) -> list[list[Tensor]] | None:
-        """Each batch's layer features [(B, C_l, h_l, w_l)], or None once they pass `cache_mb`."""
-        cached, size = [], 0
-        for images in batches:
-            cached.append(self.model.features(images))
-            size += sum(f.numel() * f.element_size() for f in cached[-1])
-            if size > cache_mb * 2**20:
-                return None
-        return cached
 
     def _fit_joint(self, batches: Iterable[Tensor]) -> list[tuple[float, int]]:
         """Every epoch: each batch's features, then one pass of every flow -> per epoch (loss sum, count)."""
@@ -231,31 +224,41 @@ class CflowEvaluator:
         self.model.ll_max = torch.stack(tops)
         return losses
 
-    def _fit_layer_by_layer(self, cached: list[list[Tensor]]) -> list[tuple[float, int]]:
+    def _fit_layer_by_layer(self, cached: FeaturePlan) -> list[tuple[float, int]]:
         """`_fit_joint` on cached features, one flow at a time through all epochs: the same steps."""
-        epochs, layers = self.params.epochs, len(self.model.layers)
+        store, plan = cached
+        layers = len(self.model.layers)
         start = self.generator.get_state()
-        sums = torch.zeros(epochs, len(cached), layers, dtype=torch.float64)  # the joint loop's terms
+        sums = [[[0.0] * layers for _ in epoch] for epoch in plan]  # the joint loop's terms
         tops: dict[int, Tensor] = {}
         flows = self.model.flows()
         # the largest flow first: each later (smaller) Adam state fits in the memory the last one freed
         for index in sorted(range(layers), key=lambda i: -sum(p.numel() for p in flows[i].parameters())):
             flow = flows[index]
-            optimizer = self._optimizer(flow)  # freed before the next flow's
+            optimizer = self._optimizer(flow)  # the last flow's (and its moments) freed here
             self.generator.set_state(start)
-            for epoch in range(epochs):
+            top = _minus_inf()
+            for epoch, batch_rows in enumerate(plan):
                 top = _minus_inf()
-                for b, features in enumerate(cached):
+                for b, rows in enumerate(batch_rows):
                     # replay the joint loop's draws: every layer's order of this batch, keep this one's
-                    orders = [torch.randperm(f[:, 0].numel(), generator=self.generator) for f in features]
-                    loss_sum, step_top = self._train_layer(flow, optimizer, features[index], orders[index])
-                    sums[epoch, b, index], top = float(loss_sum), torch.maximum(top, step_top)
+                    orders = [torch.randperm(rows.numel() * f[0, 0].numel(), generator=self.generator)
+                              for f in store]
+                    feature = store[index].index_select(0, rows)  # (B, C, h, w)
+                    loss_sum, step_top = self._train_layer(flow, optimizer, feature, orders[index])
+                    sums[epoch][b][index], top = float(loss_sum), torch.maximum(top, step_top)
             tops[index] = top
-            del optimizer
         self.model.ll_max = torch.stack([tops[index] for index in range(layers)])
-        count = sum(f[:, 0].numel() for features in cached for f in features)
         # summed in the joint loop's order (batch-major), so the reported losses are the same floats
-        return [(_ordered_sum(sums[epoch].flatten().tolist()), count) for epoch in range(epochs)]
+        losses = []
+        for epoch, batch_rows in enumerate(plan):
+            total, count = 0.0, 0
+            for b, rows in enumerate(batch_rows):
+                for index in range(layers):
+                    total += sums[epoch][b][index]
+                    count += rows.numel() * store[index][0, 0].numel()
+            losses.append((total, count))
+        return losses
 
     def _train_layer(self, flow: ConditionalFlow, optimizer: torch.optim.Optimizer,
                      feature: Tensor, order: Tensor) -> tuple[Tensor, Tensor]:
@@ -287,13 +290,6 @@ class CflowEvaluator:
 
 def _minus_inf() -> Tensor:
     return torch.tensor(-torch.inf)
-
-
-def _ordered_sum(values: list[float]) -> float:
-    total = 0.0
-    for value in values:
-        total += value
-    return total
 
 
 @register("evaluate", CflowParams, "CFlow-AD: conditional normalising flows on layer 2-4 features, "

@@ -184,3 +184,32 @@ def test_cached_layer_by_layer_training_equals_the_joint_loop_that_recomputes_fe
     assert all(torch.equal(cached[name], joint[name]) for name in joint)
     assert torch.equal(cached_max, joint_max)
     assert cached_losses == joint_losses and len(joint_losses) == 3
+
+
+class Reshuffled:
+    """A loader like `EpochBatches`: every pass the same 8 images in a new order and grouping."""
+
+    def __init__(self, images):
+        self.images, self.epoch = images, 0
+
+    def __iter__(self):
+        order = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(self.epoch))
+        self.epoch += 1
+        return iter(self.images[order].split(3))  # batches of 3, 3, 2
+
+
+def test_cached_training_follows_a_loader_that_reshuffles_each_epoch():
+    images = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    runs = []
+    for cache_mb in (1024.0, 0.0):
+        torch.manual_seed(0)
+        evaluator = build(small(epochs=3, lr=1e-3), make_ctx())
+        losses: list[float] = []
+        evaluator.on_epoch = lambda epoch, loss, losses=losses: losses.append(loss)
+        evaluator.fit_images(Reshuffled(images), cache_mb=cache_mb)
+        runs.append((evaluator.model.decoders.state_dict(), evaluator.model.ll_max, losses))
+    (cached, cached_max, cached_losses), (joint, joint_max, joint_losses) = runs
+    for name in joint:
+        torch.testing.assert_close(cached[name], joint[name], atol=1e-6, rtol=0)
+    torch.testing.assert_close(cached_max, joint_max, atol=1e-6, rtol=0)
+    assert cached_losses == pytest.approx(joint_losses, abs=1e-6)
