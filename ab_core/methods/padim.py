@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Literal
 
 import torch
@@ -11,9 +10,10 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import image_scores, to_image_size
-from ab_core.components.encoder import channels_last, frozen_backbone, in_chunks, prepare, to_nhwc
+from ab_core.components.encoder import channels_last, frozen_backbone, in_chunks, to_nhwc
 from ab_core.components.gaussian import StreamingGaussian
-from ab_core.contracts import Batch, BuildContext
+from ab_core.components.one_pass import OnePassEvaluator
+from ab_core.contracts import BuildContext
 from ab_core.errors import DataError, SpecError
 from ab_core.models.backbone import ResNetBackbone
 from ab_core.params import StrictModel
@@ -127,24 +127,8 @@ def n_features_for(params: PadimParams, backbone: ResNetBackbone) -> int:
     return n_features
 
 
-class PadimEvaluator:
-    """Fits `PadimModel` on normal training batches and scores test batches."""
-
-    def __init__(self, model: PadimModel, ctx: BuildContext):
-        self.model, self.ctx = model, ctx
-
-    def fit(self, batches: Iterable[Batch]) -> None:
-        for batch in batches:
-            self.model.update(prepare(batch.images, self.ctx))
-        self.model.finish()
-
-    def score(self, batch: Batch) -> dict[str, Tensor]:
-        scores, maps = self.model(prepare(batch.images, self.ctx))
-        return {"image_score": scores, "anomaly_map": maps}
-
-
 @register("evaluate", PadimParams, "PaDiM: per-position Gaussians on layer 1-3 features, Mahalanobis maps")
-def build(params: PadimParams, ctx: BuildContext) -> PadimEvaluator:
+def build(params: PadimParams, ctx: BuildContext) -> OnePassEvaluator:
     backbone = frozen_backbone(ctx)
     model = PadimModel(backbone, n_features_for(params, backbone), params.eps, params.blur_sigma, ctx.seed)
-    return PadimEvaluator(model.to(ctx.device).eval(), ctx)
+    return OnePassEvaluator(model.to(ctx.device).eval(), ctx)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Literal
 
 import torch
@@ -17,11 +16,11 @@ from ab_core.components.encoder import (
     channels_last,
     frozen_backbone,
     in_chunks,
-    prepare,
     to_nhwc,
 )
 from ab_core.components.nearest_neighbours import NearestNeighbours
-from ab_core.contracts import Batch, BuildContext
+from ab_core.components.one_pass import OnePassEvaluator
+from ab_core.contracts import BuildContext
 from ab_core.errors import DataError, TrainingError
 from ab_core.models.backbone import ResNetBackbone
 from ab_core.params import StrictModel
@@ -151,25 +150,9 @@ class PatchcoreModel(nn.Module):
         return scores, maps
 
 
-class PatchcoreEvaluator:
-    """Collects `PatchcoreModel`'s patches from normal batches, builds its bank, then scores test batches."""
-
-    def __init__(self, model: PatchcoreModel, ctx: BuildContext):
-        self.model, self.ctx = model, ctx
-
-    def fit(self, batches: Iterable[Batch]) -> None:
-        for batch in batches:
-            self.model.update(prepare(batch.images, self.ctx))
-        self.model.finish()
-
-    def score(self, batch: Batch) -> dict[str, Tensor]:
-        scores, maps = self.model(prepare(batch.images, self.ctx))
-        return {"image_score": scores, "anomaly_map": maps}
-
-
 @register("evaluate", PatchcoreParams, task="anomaly",
           summary="PatchCore: a coreset bank of layer 2-3 patches, nearest-neighbour anomaly maps")
-def build(params: PatchcoreParams, ctx: BuildContext) -> PatchcoreEvaluator:
+def build(params: PatchcoreParams, ctx: BuildContext) -> OnePassEvaluator:
     model = PatchcoreModel(frozen_backbone(ctx), params.coreset_ratio, params.num_neighbors,
                            params.blur_sigma, ctx.seed, params.max_memory_mb)
-    return PatchcoreEvaluator(model.to(ctx.device).eval(), ctx)
+    return OnePassEvaluator(model.to(ctx.device).eval(), ctx)
