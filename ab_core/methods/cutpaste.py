@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor
 
+from ab_core.components.last_logits import LastLogits
 from ab_core.components.mlp import mlp
 from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.augment import normalize
 from ab_core.data.cutpaste_views import cutpaste_patch, cutpaste_scar, scar_extent
-from ab_core.evaluation.metrics import top_k_accuracy
 from ab_core.models.backbone import build_backbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
@@ -75,7 +75,7 @@ class CutPastePretrainer(Pretrainer):
         self.mean, self.std = ctx.data.mean, ctx.data.std
         self.backbone = build_backbone(ctx.backbone)
         self.head = mlp(self.backbone.feature_dim, *params.head_dims, len(CLASSES), last_bias=True)
-        self._last: tuple[Tensor, Tensor] | None = None  # (logits, labels) of the last step, detached
+        self.last = LastLogits()
 
     def views(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """uint8 (B, 3, H, W) -> the 3B views (normal, CutPaste, scar) uint8 and their (3B,) labels."""
@@ -89,14 +89,11 @@ class CutPastePretrainer(Pretrainer):
     def training_step(self, batch: Batch) -> Tensor:
         views, labels = self.views(batch.images)  # (3B, 3, H, W), (3B,)
         logits = self.head(self.backbone(normalize(views, self.mean, self.std)))  # (3B, 3)
-        self._last = (logits.detach(), labels)
+        self.last.keep(logits, labels)
         return F.cross_entropy(logits.float(), labels)
 
     def step_metrics(self) -> dict[str, float]:
-        if self._last is None:
-            return {}
-        logits, labels = self._last
-        return {"pretext_top1": top_k_accuracy(logits, labels, 1)}
+        return self.last.accuracies(pretext_top1=1)
 
     def head_state(self) -> dict[str, Tensor]:
         return {f"head.{k}": v for k, v in self.head.state_dict().items()}

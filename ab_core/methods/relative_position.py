@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
+from ab_core.components.last_logits import LastLogits
 from ab_core.components.mlp import mlp
 from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.context_patches import (
@@ -19,7 +20,6 @@ from ab_core.data.context_patches import (
     guarded_patches,
     patch_grid,
 )
-from ab_core.evaluation.metrics import top_k_accuracy
 from ab_core.models.backbone import build_backbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
@@ -52,7 +52,7 @@ class RelativePositionPretrainer(Pretrainer):
         self.backbone = build_backbone(ctx.backbone)
         width = self.backbone.feature_dim
         self.head = mlp(2 * width, params.hidden_dim, len(NEIGHBOURS), last_bias=True)
-        self._last: tuple[Tensor, Tensor] | None = None  # (logits, labels) of the last step, detached
+        self.last = LastLogits()
 
     def pairs(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """uint8 (B, 3, H, W) -> guarded, normalised patches (B, 9, 3, p, p) and the (B*8,) labels of
@@ -71,14 +71,11 @@ class RelativePositionPretrainer(Pretrainer):
         neighbours = features[:, list(NEIGHBOUR_CELLS)]  # (B, 8, D)
         centre = features[:, CENTRE : CENTRE + 1].expand_as(neighbours)  # (B, 8, D)
         logits = self.head(torch.cat([centre, neighbours], dim=2).flatten(0, 1))  # (8B, 8)
-        self._last = (logits.detach(), labels)
+        self.last.keep(logits, labels)
         return F.cross_entropy(logits.float(), labels)
 
     def step_metrics(self) -> dict[str, float]:
-        if self._last is None:
-            return {}
-        logits, labels = self._last
-        return {"pretext_top1": top_k_accuracy(logits, labels, 1)}
+        return self.last.accuracies(pretext_top1=1)
 
     def head_state(self) -> dict[str, Tensor]:
         return {f"head.{k}": v for k, v in self.head.state_dict().items()}

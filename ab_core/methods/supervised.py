@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from ab_core.components.last_logits import LastLogits
 from ab_core.contracts import Batch, BuildContext, Pretrainer
 from ab_core.data.augment import normalize
 from ab_core.errors import DataError
@@ -23,13 +24,6 @@ class SupervisedParams(StrictModel):
         0.0, ge=0.0, lt=1.0, description="share of the target spread over the other classes (0 = hard labels)"
     )
     flip: bool = Field(True, description="random horizontal flips of the training images")
-
-
-def topk_accuracy(logits: Tensor, labels: Tensor, k: int) -> float:
-    """Share of rows whose label is among the k highest logits: (B, classes), (B,) -> [0, 1]."""
-    k = min(k, logits.shape[1])
-    top = logits.topk(k, dim=1).indices  # (B, k)
-    return (top == labels.unsqueeze(1)).any(dim=1).float().mean().item()
 
 
 def random_hflip(images: Tensor) -> Tensor:
@@ -52,21 +46,18 @@ class SupervisedPretrainer(Pretrainer):
         self.mean, self.std = ctx.data.mean, ctx.data.std
         self.backbone = build_backbone(ctx.backbone)
         self.classifier = nn.Linear(self.backbone.feature_dim, ctx.num_classes)
-        self._last: tuple[Tensor, Tensor] | None = None  # (logits, labels) of the last step, detached
+        self.last = LastLogits()
 
     def training_step(self, batch: Batch) -> Tensor:
         images = normalize(batch.images, self.mean, self.std)  # (B, 3, H, W) float
         if self.params.flip:
             images = random_hflip(images)
         logits = self.classifier(self.backbone(images))  # (B, classes)
-        self._last = (logits.detach(), batch.labels)
+        self.last.keep(logits, batch.labels)
         return F.cross_entropy(logits.float(), batch.labels, label_smoothing=self.params.label_smoothing)
 
     def step_metrics(self) -> dict[str, float]:
-        if self._last is None:
-            return {}
-        logits, labels = self._last
-        return {"top1": topk_accuracy(logits, labels, 1), "top5": topk_accuracy(logits, labels, 5)}
+        return self.last.accuracies(top1=1, top5=5)
 
     def head_state(self) -> dict[str, Tensor]:
         return {f"classifier.{k}": v for k, v in self.classifier.state_dict().items()}

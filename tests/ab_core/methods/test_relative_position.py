@@ -19,7 +19,7 @@ def test_a_step_classifies_eight_pairs_per_image(colour):
     torch.manual_seed(0)
     model = build(RelativePositionParams(colour=colour, **SMALL), make_ctx())
     loss = model.training_step(make_batch(3))
-    logits, labels = model._last
+    logits, labels = model.last.value
     assert logits.shape == (24, 8) and labels.tolist() == list(range(8)) * 3
     assert 0.5 < loss.item() < 2 * math.log(8)  # near ln 8 at init
     loss.backward()

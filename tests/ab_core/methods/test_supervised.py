@@ -4,7 +4,7 @@ from pydantic import ValidationError
 
 from ab_core.contracts import Batch, BuildContext
 from ab_core.errors import DataError
-from ab_core.methods.supervised import SupervisedParams, build, random_hflip, topk_accuracy
+from ab_core.methods.supervised import SupervisedParams, build, random_hflip
 from ab_core.spec_sections import BackboneSpec, DataSpec
 
 
@@ -29,21 +29,6 @@ def test_supervised_step_gives_a_finite_loss_with_gradients_on_every_trainable_p
     metrics = model.step_metrics()
     assert set(metrics) == {"top1", "top5"}
     assert metrics["top5"] == 1.0  # 3 classes: every label is in the top 3
-
-
-def test_topk_accuracy_counts_labels_among_the_k_highest_logits():
-    logits = torch.tensor(
-        [
-            [9.0, 1, 2, 3, 4, 5, 6],  # label 0 is top-1
-            [1.0, 9, 8, 7, 6, 5, 2],  # label 5 is 5th
-            [1.0, 9, 8, 7, 6, 5, 2],  # label 6 is 6th: outside the top 5
-            [3.0, 9, 1, 2, 4, 5, 6],  # label 1 is top-1
-        ]
-    )
-    labels = torch.tensor([0, 5, 6, 1])
-    assert topk_accuracy(logits, labels, 1) == pytest.approx(0.5)
-    assert topk_accuracy(logits, labels, 5) == pytest.approx(0.75)
-    assert topk_accuracy(logits[:, :3], torch.tensor([2, 2, 2, 2]), 5) == 1.0  # k capped at the classes
 
 
 def test_supervised_saves_the_classifier_as_its_head():
