@@ -1,6 +1,7 @@
 """`abs serve` (the whole service on this machine) and `abs dispatcher` (the dispatcher process alone).
 
-Embedded mode: a local Ray head (dashboard 127.0.0.1:8265, token auth, GCS port 6380, its own temp dir
+Embedded mode: a local Ray head (dashboard 127.0.0.1:8265, token auth with the token kept in
+<data dir>/ray_auth_token (mode 0600; `abs dashboard` prints it), GCS port 6380, its own temp dir
 /tmp/ray-ab-<GCS port>, its address pinned in every Ray job), the API on
 127.0.0.1:8000 and the dispatcher in a thread beside it, on SQLite, sharing one in-process event bus.
 Ctrl-C stops the API, then the dispatcher, then the Ray jobs and the head.
@@ -73,7 +74,7 @@ def serve_embedded(args: argparse.Namespace) -> int:
     from api.app import create_app
     from services.dispatcher import Dispatcher
     from services.plane import ControlPlane
-    from services.ray_head import RayHead, check_ports, default_temp_dir
+    from services.ray_head import RayHead, check_ports, default_temp_dir, kept_token, token_path
     from services.ray_jobs import RayJobs
     from services.settings import load_settings
 
@@ -87,6 +88,7 @@ def serve_embedded(args: argparse.Namespace) -> int:
     head = RayHead.start(
         base.data_dir / "logs" / "ray-head.log", gcs_port=args.gcs_port, dashboard_port=args.dashboard_port,
         num_cpus=args.num_cpus, num_gpus=args.num_gpus, reserved_ports=[args.port],
+        token=kept_token(token_path(base.data_dir)),
     )  # fmt: skip
     overrides: dict[str, Any] = {
         "ray_address": head.dashboard_url,
@@ -106,7 +108,7 @@ def serve_embedded(args: argparse.Namespace) -> int:
         dispatcher.start()
         banner = f"""
   API             http://{args.host}:{args.port}   (OpenAPI docs: /docs)
-  Ray dashboard   {head.dashboard_url}   (token: {head.token})
+  Ray dashboard   {head.dashboard_url}   (to log in: abs dashboard)
   database        {settings.database_url}
   dataset roots   {", ".join(str(root) for root in settings.dataset_roots())}
 
@@ -150,6 +152,8 @@ def _print_when_started(server: Any, banner: str) -> None:
 
 def local_token(plane: Any, data_dir: Path) -> str:
     """The API token of the local owner, created on the first start and kept in <data_dir>/local_token."""
+    from services.ray_head import write_private
+
     path = data_dir / "local_token"
     if path.is_file():
         token = path.read_text().strip()
@@ -159,9 +163,7 @@ def local_token(plane: Any, data_dir: Path) -> str:
         except Exception:  # noqa: BLE001  (a token of another database: make a new one)
             pass
     token = plane.tokens.create(LOCAL_OWNER)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(token + "\n")
+    write_private(path, token + "\n")
     return token
 
 

@@ -43,6 +43,22 @@ def submission_id(job_id: str, attempt: int) -> str:
     return f"{job_id}-a{attempt}"
 
 
+def ray_job_metadata(job: JobRecord, attempt: int, api_url: str) -> dict[str, str]:
+    """What the Ray dashboard shows of the service's job: `job_name` in its Jobs list (the spec's name, else
+    method and kind), the rest on the job's page."""
+    spec = job.spec
+    method = str((spec.get("method") or spec.get("trial", {}).get("method") or {}).get("method", "-"))
+    return {
+        "job_name": spec.get("name") or f"{method} {job.kind}",
+        "ab_job_id": job.id,
+        "ab_kind": job.kind,
+        "ab_method": method,
+        "ab_owner": job.owner,
+        "ab_attempt": str(attempt),
+        "ab_job_url": f"{api_url.rstrip('/')}/v1/jobs/{job.id}",
+    }
+
+
 class Dispatcher:
     """One dispatcher process (or thread, in `abs serve`); `dispatcher_id` must be stable across restarts."""
 
@@ -111,11 +127,12 @@ class Dispatcher:
         placement = place(waiting, free, total, utcnow(), reserve_after)
         self._fail_unschedulable(queued, placement.too_big, total)
         claims = self.plane.queue.claim(self.id, job_ids=placement.start) if placement.start else []
+        by_id = {job.id: job for job in queued}
         for claim in claims:
-            self.submit(claim)
+            self.submit(claim, by_id[claim.job_id])
         return claims
 
-    def submit(self, claim: Claim) -> None:
+    def submit(self, claim: Claim, job: JobRecord) -> None:
         settings = self.plane.settings
         env = {
             "AB_API_URL": settings.api_url,
@@ -130,7 +147,7 @@ class Dispatcher:
                 name,
                 f"{settings.worker_entrypoint} {claim.job_id}",
                 env,
-                metadata={"ab_job_id": claim.job_id, "ab_attempt": str(claim.attempt)},
+                metadata=ray_job_metadata(job, claim.attempt, settings.api_url),
             )
         except RayUnavailableError as error:
             self._fail(claim.job_id, claim.attempt, f"could not submit Ray job {name}: {error}", retry=True)

@@ -1,6 +1,7 @@
 """A local Ray head (`ray start --head --block` as a child process) for `abs serve`, tests and benchmarks.
 
-Token auth is on; the GCS port defaults to 6380 (6379 is Redis's); each head has a temp dir of its own.
+Token auth is on (`abs serve` keeps the token in a file only its owner reads: `kept_token`); the GCS port
+defaults to 6380 (6379 is Redis's); each head has a temp dir of its own.
 The `ray` CLI runs in its own process group, so stopping it stops only this cluster's processes, never
 another Ray on the same machine (which `ray stop` would). The venv's bin directory goes first on the
 head's PATH, so a job entrypoint's `python` is this project's interpreter.
@@ -25,6 +26,7 @@ from services.errors import ServiceError
 from services.ray_jobs import RayJobs, RayUnavailableError
 
 WORKER_PORTS = range(10002, 20000)  # Ray's default --min-worker-port / --max-worker-port
+TOKEN_FILE = "ray_auth_token"  # under the service's data dir: `abs serve` writes it, `abs dashboard` reads it
 
 
 class RayHeadError(ServiceError):
@@ -43,6 +45,34 @@ def check_ports(**ports: int) -> None:
                 f"which `ray start` refuses; pick a port below {WORKER_PORTS.start} or above "
                 f"{WORKER_PORTS[-1]} (defaults: --gcs-port 6380, --dashboard-port 8265)"
             )
+
+
+def token_path(data_dir: Path) -> Path:
+    return data_dir / TOKEN_FILE
+
+
+def kept_token(path: Path) -> str:
+    """The local head's auth token kept at `path` (mode 0600): the one there, else a new one written there.
+    Kept, it outlives restarts, so a browser's dashboard login (a cookie of it) stays valid."""
+    if token := read_kept_token(path):
+        path.chmod(0o600)
+        return token
+    token = secrets.token_hex(16)
+    write_private(path, token + "\n")
+    return token
+
+
+def read_kept_token(path: Path) -> str | None:
+    return (path.read_text().strip() or None) if path.is_file() else None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to a file readable and writable by its owner only, whatever the umask or its old mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(descriptor, 0o600)
+        file.write(text)
 
 
 def default_temp_dir(gcs_port: int) -> Path:

@@ -39,7 +39,8 @@ def test_abs_serve_starts_ray_the_api_and_the_dispatcher_and_ctrl_c_stops_them_a
             printed += line
         assert f"http://127.0.0.1:{dashboard}" in printed
         token = re.search(r"AB_TOKEN=(\S+)", printed)[1]
-        ray_token = re.search(r"\(token: (\S+)\)", printed)[1]
+        assert "to log in: abs dashboard" in printed
+        ray_token = (tmp_path / "data" / "ray_auth_token").read_text().strip()  # kept there, mode 0600
         jobs = httpx.get(f"http://127.0.0.1:{api}/v1/jobs", headers={"Authorization": f"Bearer {token}"})
         assert jobs.status_code == 200
         version = httpx.get(
