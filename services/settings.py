@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     unschedulable_seconds: float = Field(
         600.0, ge=0, description="a job bigger than the whole cluster fails after waiting this long"
     )
+    # run tracking (issue 13)
+    mlflow_tracking_uri: str | None = Field(
+        None, description="log every job as an MLflow run there (sqlite:///..., http://...; the mlflow extra)"
+    )
 
     @model_validator(mode="after")
     def _fill_derived_defaults(self) -> Settings:
