@@ -6,12 +6,14 @@ subclass; `anomaly_sets` turns its `CategoryItems` into datasets and `check` int
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from ab_core.data.classes import select_names
 from ab_core.data.dataset import FileItem
+from ab_core.data.image_folder import held_out
 from ab_core.data.images import IMAGE_EXTENSIONS
 from ab_core.errors import DataError
 from ab_core.spec_sections import DataSpec
@@ -31,6 +33,17 @@ class CategoryItems:
     ignored: list[str] = field(default_factory=list)  # files in image folders that are not images
     unscored: dict[str, str] = field(default_factory=dict)  # split -> why it is not scored
     other_counts: dict[str, int] = field(default_factory=dict)  # listed splits that are not loaded
+
+    def hold_out_normals(self, normals: list[Path], data: DataSpec, seed: int) -> None:
+        """Train on the normal images, but a seeded data.test_fraction of them, tested as normal."""
+        test_normals = held_out(normals, data.test_fraction, seed, self.name)
+        self.train = [FileItem(p, 0) for p in normals if p not in test_normals]
+        self.test += [normal(p) for p in normals if p in test_normals]
+
+    def add_test(self, good: list[Path], bad: list[Path], mask_of: Callable[[Path], Path | None]) -> None:
+        """Normal test images, then defective ones with `mask_of(image)` (None: recorded as missing)."""
+        self.test += [normal(p) for p in good]
+        self.test += [defective(p, mask_of(p), self.missing_masks) for p in bad]
 
 
 class AnomalyLayout:

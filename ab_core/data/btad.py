@@ -10,10 +10,8 @@ from pathlib import Path
 from ab_core.data.anomaly_layout import (
     AnomalyLayout,
     CategoryItems,
-    defective,
     first_file,
     list_files,
-    normal,
     require_images,
     unused,
 )
@@ -49,11 +47,7 @@ class BtadLayout(AnomalyLayout):
         ko = list_files(folder / "test" / "ko", result.ignored)
         require_images(ok + ko, folder / "test", "btad test", self.expected(root))
         ground_truth = folder / "ground_truth" / "ko"
-        result.test = [normal(p) for p in ok]
-        result.test += [
-            defective(p, first_file(ground_truth, [p.stem + s for s in MASK_SUFFIXES]), result.missing_masks)
-            for p in ko
-        ]
+        result.add_test(ok, ko, lambda p: first_file(ground_truth, [p.stem + s for s in MASK_SUFFIXES]))
         result.orphan_masks = unused(list_files(ground_truth, result.ignored), result.test)
         return result
 

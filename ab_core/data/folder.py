@@ -13,14 +13,12 @@ from pathlib import Path
 from ab_core.data.anomaly_layout import (
     AnomalyLayout,
     CategoryItems,
-    defective,
     list_files,
     normal,
     require_images,
     unused,
 )
 from ab_core.data.dataset import FileItem
-from ab_core.data.image_folder import held_out
 from ab_core.data.images import IMAGE_EXTENSIONS
 from ab_core.errors import DataError
 from ab_core.spec_sections import DataSpec
@@ -70,9 +68,7 @@ class FolderLayout(AnomalyLayout):
                 list_files(test_dir, result.ignored, suffixes), test_dir, "folder normal_test_dir",
                 self.expected(root))]
         else:
-            test_normals = held_out(normals, data.test_fraction, seed, name)
-            result.train = [FileItem(p, 0) for p in normals if p not in test_normals]
-            result.test = [normal(p) for p in normals if p in test_normals]
+            result.hold_out_normals(normals, data, seed)
         abnormal_dir = self._dir(data, data.abnormal_dir)
         if abnormal_dir is not None:
             abnormal = require_images(list_files(abnormal_dir, result.ignored, suffixes), abnormal_dir,
@@ -83,7 +79,7 @@ class FolderLayout(AnomalyLayout):
             if mask_dir is None:  # no masks at all: image metrics only
                 result.test += [FileItem(p, 1) for p in abnormal]
             else:
-                result.test += [defective(p, by_stem.get(p.stem), result.missing_masks) for p in abnormal]
+                result.add_test([], abnormal, lambda p: by_stem.get(p.stem))
             result.orphan_masks = unused(masks, result.test)
         return result
 

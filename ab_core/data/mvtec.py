@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from ab_core.data.anomaly_layout import AnomalyLayout, CategoryItems, list_files, unused
+from ab_core.data.anomaly_layout import AnomalyLayout, CategoryItems, defective, list_files, normal, unused
 from ab_core.data.dataset import FileDataset, FileItem
 from ab_core.data.image_folder import image_files
 from ab_core.errors import DataError
@@ -63,13 +63,8 @@ def _test_items(folder: Path, missing: list[str]) -> list[FileItem]:
     for defect_dir in sorted(p for p in test.iterdir() if p.is_dir()):
         defect = defect_dir.name
         for path in image_files(defect_dir):
-            if defect == GOOD:
-                items.append(FileItem(path, 0, zero_mask=True))
-                continue
-            mask = _mask_file(folder, defect, path.stem)
-            if mask is None:
-                missing.append(str(path))
-            items.append(FileItem(path, 1, mask_path=mask, zero_mask=mask is None))
+            mask = None if defect == GOOD else _mask_file(folder, defect, path.stem)
+            items.append(normal(path) if defect == GOOD else defective(path, mask, missing))
     if not items:
         raise DataError(f"mvtec test folder {str(test)!r} holds no images in <defect> folders")
     return items

@@ -12,10 +12,8 @@ from pathlib import Path
 from ab_core.data.anomaly_layout import (
     AnomalyLayout,
     CategoryItems,
-    defective,
     first_file,
     list_files,
-    normal,
     require_images,
     unused,
 )
@@ -56,12 +54,9 @@ class MvtecAd2Layout(AnomalyLayout):
         bad = list_files(test / "bad", result.ignored)
         require_images(good + bad, test, "mvtec_ad2 test_public", self.expected(root))
         ground_truth = test / "ground_truth" / "bad"
-        result.test = [normal(p) for p in good]
-        result.test += [
-            defective(p, first_file(ground_truth, [f"{p.stem}_mask.png", f"{p.stem}_mask{p.suffix}"]),
-                      result.missing_masks)
-            for p in bad
-        ]
+        result.add_test(
+            good, bad, lambda p: first_file(ground_truth, [f"{p.stem}_mask.png", f"{p.stem}_mask{p.suffix}"])
+        )
         result.orphan_masks = unused(list_files(ground_truth, result.ignored), result.test)
         result.other_counts["validation"] = len(list_files(folder / "validation" / "good", result.ignored))
         for split in PRIVATE_SPLITS:

@@ -20,7 +20,6 @@ from ab_core.data.anomaly_layout import (
     unused,
 )
 from ab_core.data.dataset import FileItem
-from ab_core.data.image_folder import held_out
 from ab_core.errors import DataError
 from ab_core.spec_sections import DataSpec
 
@@ -57,10 +56,8 @@ class VisaLayout(AnomalyLayout):
         if (root / SPLIT_FILE).is_file():
             result.train, result.test = _published_split(root, name, result.missing_masks)
         else:
-            test_normals = held_out(normals, data.test_fraction, seed, name)
-            result.train = [FileItem(p, 0) for p in normals if p not in test_normals]
-            result.test = [normal(p) for p in normals if p in test_normals]
-            result.test += [defective(p, by_stem.get(p.stem), result.missing_masks) for p in anomalies]
+            result.hold_out_normals(normals, data, seed)
+            result.add_test([], anomalies, lambda p: by_stem.get(p.stem))
         result.orphan_masks = unused(masks, result.test)
         return result
 
