@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api import errors
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import artifacts, events, internal, jobs, logs, meta, results
+from api.routes import artifacts, events, internal, jobs, logs, meta, metrics, results
 from api.schemas import ErrorRead
 from services.errors import DatabaseUnavailableError
 from services.plane import ControlPlane
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, plane: ControlPlane | None = No
     invalid: dict[int | str, dict[str, Any]] = {
         422: {"model": ErrorRead, "description": "invalid request: each bad field in `problems`"}
     }
-    for module in (jobs, events, artifacts, logs, meta, internal, results):
+    for module in (jobs, events, artifacts, metrics, logs, meta, internal, results):
         app.include_router(module.router, responses=invalid)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
