@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ab_core.sweeps import SubmittedSpec
 from services.records import ArtifactRecord, EventRecord, JobRecord
 from services.states import JobState
+from services.waiting import WaitReason
 
 MAX_PAGE_SIZE = 200
 
@@ -42,6 +43,42 @@ class LocationRead(BaseModel):
     dashboard_url: str | None = Field(None, description="the Ray dashboard page of the job, once dispatched")
 
 
+class ResourcesRead(BaseModel):
+    cpus: float
+    gpus: float
+
+
+class UpstreamRead(BaseModel):
+    field: str = Field(description="the spec field naming it (backbone.from_job, ...)")
+    job_id: str
+    state: str
+
+
+class WaitRead(BaseModel):
+    """Why a queued job has not started yet."""
+
+    reason: str = Field(description="one line: what holds the job back, and its place in the queue")
+    position: int = Field(description="1 = the first queued job the dispatcher considers (by priority, age)")
+    queued: int = Field(description="jobs in the queue")
+    from_job: UpstreamRead | None = Field(description="the unfinished job it waits for")
+    needs: ResourcesRead = Field(description="what its workers hold together")
+    cluster_total: ResourcesRead | None = Field(description="the Ray cluster's size; null when Ray is unread")
+    cluster_free: ResourcesRead | None
+
+    @classmethod
+    def of(cls, wait: WaitReason) -> WaitRead:
+        def resources(demand: Any) -> ResourcesRead | None:
+            return None if demand is None else ResourcesRead(cpus=demand.cpus, gpus=demand.gpus)
+
+        up = wait.upstream
+        return cls(
+            reason=wait.summary, position=wait.position, queued=wait.queued,
+            from_job=UpstreamRead(field=up.field, job_id=up.job_id, state=up.state) if up else None,
+            needs=ResourcesRead(cpus=wait.needs.cpus, gpus=wait.needs.gpus),
+            cluster_total=resources(wait.total), cluster_free=resources(wait.free),
+        )  # fmt: skip
+
+
 class JobRead(BaseModel):
     id: str
     kind: str
@@ -63,10 +100,12 @@ class JobRead(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     location: LocationRead
+    waiting: WaitRead | None = Field(None, description="a queued job: why it has not started; else null")
 
     @classmethod
-    def of(cls, job: JobRecord, dashboard: str | None = None) -> JobRead:
-        """`dashboard`: the Ray dashboard's URL; once dispatched, the job links to its attempt's Ray job."""
+    def of(cls, job: JobRecord, dashboard: str | None = None, wait: WaitReason | None = None) -> JobRead:
+        """`dashboard`: the Ray dashboard's URL; once dispatched, the job links to its attempt's Ray job.
+        `wait`: a queued job's wait reason (services.waiting)."""
         progress = None
         if job.progress is not None:
             known = {key: job.progress.get(key) for key in ("epoch", "step", "total_steps", "updated_at")}
@@ -82,6 +121,7 @@ class JobRead(BaseModel):
             result=job.result, error=job.error, created_at=job.created_at, updated_at=job.updated_at,
             started_at=job.started_at, finished_at=job.finished_at,
             location=LocationRead(worker=job.lease_owner if running else None, dashboard_url=link),
+            waiting=WaitRead.of(wait) if wait is not None else None,
         )  # fmt: skip
 
 

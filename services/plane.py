@@ -16,6 +16,8 @@ from services.queue import JobQueue
 from services.results import Leaderboard
 from services.settings import Settings
 from services.tokens import TokenStore
+from services.tracking import track_ended_jobs
+from services.waiting import ClusterGauge
 from services.worker_channel import WorkerChannel
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class ControlPlane:
     tokens: TokenStore
     workers: WorkerChannel
     results: Leaderboard
+    cluster: ClusterGauge  # Ray's resources, for the wait reason of queued jobs
 
     @classmethod
     def build(
@@ -46,7 +49,7 @@ class ControlPlane:
     ) -> ControlPlane:
         """Wire everything; connects to nothing yet (engines and Redis clients connect on first use)."""
         db = db or Database.from_url(settings.database_url, settings.db_pool_size)
-        bus = bus or make_bus(settings)
+        bus = track_ended_jobs(bus or make_bus(settings), db, settings)  # MLflow runs, when configured
         queue = JobQueue(db, bus, settings.lease_seconds)
         return cls(
             settings=settings,
@@ -57,6 +60,7 @@ class ControlPlane:
             tokens=TokenStore(db, settings.token_cache_seconds),
             workers=WorkerChannel(db, bus, queue, settings.runs_dir),
             results=Leaderboard(db),
+            cluster=ClusterGauge(settings.ray_address, settings.ray_auth_token),
         )
 
     def migrate(self) -> None:

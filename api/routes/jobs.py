@@ -9,9 +9,19 @@ from fastapi import APIRouter, Header, Query, Response
 from api.deps import NO_NUL, JobIdPath, PlaneDep, PrincipalDep
 from api.schemas import MALFORMED_BODY, MAX_PAGE_SIZE, ErrorRead, JobCreate, JobPage, JobRead
 from services.errors import ForbiddenError
+from services.plane import ControlPlane
+from services.records import JobRecord
 from services.states import JobState
+from services.waiting import explain
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses={401: {"model": ErrorRead}})
+
+
+def read(plane: ControlPlane, jobs: list[JobRecord]) -> list[JobRead]:
+    """The read models, each queued one with why it waits (Ray's resources read only when one is)."""
+    queued = any(job.state is JobState.QUEUED for job in jobs)
+    waits = explain(plane.db, jobs, plane.cluster.read()) if queued else {}
+    return [JobRead.of(job, plane.settings.dashboard_url, waits.get(job.id)) for job in jobs]
 
 
 @router.post(
@@ -35,7 +45,7 @@ def submit_job(
     )  # fmt: skip
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return JobRead.of(job, plane.settings.dashboard_url)
+    return JobRead.of(job, plane.settings.dashboard_url)  # poll it for why it waits (submits stay cheap)
 
 
 @router.get("", responses={403: {"model": ErrorRead}})
@@ -64,15 +74,16 @@ def list_jobs(
         limit=limit,
     )
     return JobPage(
-        items=[JobRead.of(job, plane.settings.dashboard_url) for job in page.items],
+        items=read(plane, page.items),
         next_cursor=page.next_cursor,
     )
 
 
 @router.get("/{job_id}", responses={404: {"model": ErrorRead}})
 def get_job(job_id: JobIdPath, plane: PlaneDep, principal: PrincipalDep) -> JobRead:
-    """The endpoint scripts poll: state, attempt, progress, timestamps, error, result, where it runs."""
-    return JobRead.of(plane.jobs.get(principal, job_id), plane.settings.dashboard_url)
+    """The endpoint scripts poll: state, attempt, progress, timestamps, error, result, where it runs, and
+    for a queued job why it waits."""
+    return read(plane, [plane.jobs.get(principal, job_id)])[0]
 
 
 @router.post("/{job_id}/cancel", responses={404: {"model": ErrorRead}})
