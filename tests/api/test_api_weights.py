@@ -69,3 +69,39 @@ def test_a_checkpoint_in_the_run_store_only_of_a_job_the_submitter_sees(
     assert "jobs you see" in refusal(client, tokens["bob"], body)
     stray = checkpoint_dir(settings.runs_dir / "not-a-job" / "checkpoint")
     assert "jobs you see" in refusal(client, tokens["alice"], with_weights(spec_body, str(stray)))
+
+
+def regad_body(root: Path, registration: Any) -> dict[str, Any]:
+    data = {"dataset": "mvtec", "root": str(root / "mvtec"), "categories": ["wood"], "resize": 32, "crop": 32}
+    method = {"method": "regad", "registration": registration}
+    return {"spec": {"kind": "evaluate", "data": data, "method": method}}
+
+
+def registration_refusal(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> str:
+    response = client.post("/v1/jobs", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["problems"]
+    assert problem.startswith("method.registration")
+    return str(problem)
+
+
+def test_a_regad_registration_path_is_confined_like_weights(client, tokens, root, settings):
+    alice = tokens["alice"]
+    assert "outside the allowed roots" in registration_refusal(client, alice, regad_body(root, "/etc/passwd"))
+    assert "does not exist" in registration_refusal(client, alice, regad_body(root, str(root / "nothing.pt")))
+    root.mkdir(parents=True, exist_ok=True)
+    pickled = root / "registration.pt"
+    pickled.write_bytes(pickle.dumps({"meta": {}, "state": {}}))
+    assert "torch.save" in registration_refusal(client, alice, regad_body(root, str(pickled)))
+    # a path smuggled beside from_job is checked as well (the service fills it in itself)
+    smuggled = {"from_job": "x", "path": "/etc"}
+    problem = registration_refusal(client, alice, regad_body(root, smuggled))
+    assert problem.startswith("method.registration.path: ") and "outside the allowed roots" in problem
+    saved = root / "regad-out"
+    (saved / "wood").mkdir(parents=True)
+    torch.save({"meta": {}, "state": {}}, saved / "wood" / "registration.pt")
+    accepted = client.post("/v1/jobs", json=regad_body(root, str(saved)), headers=alice)
+    assert accepted.status_code == 201, accepted.text
+    bobs_view = settings.runs_dir / accepted.json()["id"]
+    bobs_view.mkdir(parents=True, exist_ok=True)
+    assert "jobs you see" in registration_refusal(client, tokens["bob"], regad_body(root, str(bobs_view)))
