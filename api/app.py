@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from api import errors
+from api import docs, errors
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import artifacts, events, internal, jobs, logs, meta, metrics, results
@@ -70,11 +71,12 @@ def create_app(settings: Settings | None = None, plane: ControlPlane | None = No
             if owns_plane:
                 plane.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from installed files, not a CDN
         title="anomaly-backbone training service",
         version="1",
         summary="Submit pretraining and evaluation jobs, poll them, follow them live, fetch their artifacts.",
         lifespan=lifespan,
+        swagger_ui_parameters=docs.SWAGGER_UI_PARAMETERS,
     )
     app.state.plane = plane
     app.state.metrics = Metrics(plane.jobs.count_by_state)
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None, plane: ControlPlane | None = No
     }
     for module in (jobs, events, artifacts, metrics, logs, meta, internal, results):
         app.include_router(module.router, responses=invalid)
+    docs.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

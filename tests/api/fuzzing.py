@@ -1,11 +1,12 @@
 """Fuzzing the API with schemathesis, for the CI test and for the figures in docs/benchmarks.md.
 
-Three passes over the app's own OpenAPI schema: every operation with generated requests (valid and
-invalid, half of those with a job id aimed at a real job); `POST /v1/jobs` with valid specs whose data
-lies under an allowed root (so jobs get created); linked runs, each creating a job then sending generated
-requests to the operations on that job (read, cancel, events, artifacts, and the internal ones with a
-live lease); and schemathesis' own state machine over the links it infers. Each response is checked
-for a server error and for conformance to the schema; findings are collected, not raised at the first.
+Three passes over the app's own OpenAPI schema (the full one, worker endpoints included): every operation
+with generated requests (valid and invalid, half of those with a job id aimed at a real job); `POST
+/v1/jobs` with valid specs whose data lies under an allowed root (so jobs get created); linked runs, each
+creating a job then sending generated requests to the operations on that job (read, cancel, events,
+artifacts, and the internal ones with a live lease); and schemathesis' own state machine over the links
+it infers. Each response is checked for a server error and for conformance to the schema; findings are
+collected, not raised at the first.
 
     .venv/bin/python -m tests.api.fuzzing --backend sqlite --examples 80 --valid 400 --linked 150
 """
@@ -31,6 +32,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from api.app import create_app
+from api.docs import FULL_SCHEMA_URL
 from services.plane import ControlPlane
 from services.settings import Settings, load_settings
 from services.testing import reset_database, sample_spec, throwaway_database
@@ -122,7 +124,7 @@ class Fuzzer:
         self.job_id, self.worker = job.id, {"Authorization": f"Bearer {claim.worker_token}"}
 
     def schema(self) -> Any:
-        return schemathesis.openapi.from_asgi("/openapi.json", self.app).exclude(path_regex=EXCLUDED)
+        return schemathesis.openapi.from_asgi(FULL_SCHEMA_URL, self.app).exclude(path_regex=EXCLUDED)
 
     def headers(self, path: str) -> dict[str, str]:
         return self.worker if "/internal/" in path else self.alice
