@@ -1,9 +1,9 @@
 """Fuzzing the API with schemathesis, for the CI test and for the figures in docs/benchmarks.md.
 
 Three passes over the app's own OpenAPI schema (the full one, worker endpoints included): every operation
-with generated requests (valid and invalid, half of those with a job id aimed at a real job); `POST
-/v1/jobs` with valid specs whose data lies under an allowed root (so jobs get created); linked runs, each
-creating a job then sending generated requests to the operations on that job (read, cancel, events,
+with generated requests (valid and invalid, half of those with a job id aimed at a real job);
+`POST /v1/jobs` with valid specs whose data lies under an allowed root (so jobs get created); linked runs,
+each creating a job then sending generated requests to the operations on that job (read, cancel, events,
 artifacts, and the internal ones with a live lease); and schemathesis' own state machine over the links
 it infers. Each response is checked for a server error and for conformance to the schema; findings are
 collected, not raised at the first.
