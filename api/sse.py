@@ -1,58 +1,42 @@
-"""Server-Sent Events framing of a job's event stream, stopped as soon as the client goes away."""
+"""A job's event stream as Server-Sent Events (sse-starlette): `id` is the event seq, for `Last-Event-ID`."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from starlette.requests import Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.schemas import EventRead
 from services.records import EventRecord
 
 RETRY_MILLISECONDS = 3000
-PING = b": ping\n\n"
+SEP = "\n"  # the wire format clients have always read: LF-terminated lines
 
 
-def frame(event: EventRecord) -> bytes:
+def message(event: EventRecord) -> ServerSentEvent:
     """One SSE message: `id` is the job's event seq, so `Last-Event-ID` resumes right after it."""
     data = EventRead.of(event).model_dump_json()
-    return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+    return ServerSentEvent(data, id=str(event.seq), event=event.kind, sep=SEP)
 
 
-def end_frame(reason: str) -> bytes:
-    """Sent after the terminal event, so clients close instead of reconnecting."""
-    return f"event: end\ndata: {json.dumps({'reason': reason})}\n\n".encode()
+async def _messages(items: AsyncGenerator[EventRecord | None, None]) -> AsyncIterator[ServerSentEvent]:
+    async with contextlib.aclosing(items):  # a client gone cancels the wait; closing runs its cleanup
+        yield ServerSentEvent(retry=RETRY_MILLISECONDS, sep=SEP)
+        async for item in items:
+            if item is not None:  # None marks a quiet spell: the response's own pings cover those
+                yield message(item)
+    ended = {"reason": "the job reached a terminal state"}  # so clients close instead of reconnecting
+    yield ServerSentEvent(json.dumps(ended), event="end", sep=SEP)
 
 
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def sse_stream(
-    request: Request, items: AsyncGenerator[EventRecord | None, None]
-) -> AsyncIterator[bytes]:
-    """Frame `items` (None = keep-alive ping); a client disconnect cancels the pending wait at once."""
-    gone = asyncio.ensure_future(_disconnected(request))
-    following: asyncio.Future[EventRecord | None] | None = None
-    try:
-        yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
-        while True:
-            following = asyncio.ensure_future(anext(items))
-            done, _ = await asyncio.wait({following, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if following not in done:
-                return
-            try:
-                item = following.result()
-            except StopAsyncIteration:
-                yield end_frame("the job reached a terminal state")
-                return
-            yield PING if item is None else frame(item)
-    finally:
-        gone.cancel()
-        if following is not None and not following.done():
-            following.cancel()  # unblocks the bus wait and runs its cleanup
-            await asyncio.wait({following})
-        await items.aclose()
+def event_stream(items: AsyncGenerator[EventRecord | None, None], ping_seconds: float) -> EventSourceResponse:
+    """`items` as SSE, a `: ping` comment every `ping_seconds`, and `end` after the terminal event."""
+    return EventSourceResponse(
+        _messages(items),
+        ping=ping_seconds,
+        sep=SEP,
+        ping_message_factory=lambda: ServerSentEvent(comment="ping", sep=SEP),
+        headers={"Cache-Control": "no-cache"},
+    )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query
+from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import INT_COLUMN_MAX, JobIdPath, PlaneDep, PrincipalDep
 from api.schemas import MAX_PAGE_SIZE, ErrorRead, EventPage, EventRead
-from api.sse import sse_stream
+from api.sse import event_stream
 from services.streaming import follow
 
 router = APIRouter(
@@ -33,26 +33,21 @@ def list_events(
 
 @router.get(
     "/{job_id}/stream",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "SSE: `id` is the event seq"}},
 )
 async def stream_events(
     job_id: JobIdPath,
-    request: Request,
     plane: PlaneDep,
     principal: PrincipalDep,
     last_event_id: Annotated[int | None, Header(ge=0, le=INT_COLUMN_MAX)] = None,
     after: Annotated[
         int, Query(ge=0, le=INT_COLUMN_MAX, description="like Last-Event-ID, for clients that cannot set it")
     ] = 0,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """Live events; ends after the event that makes the job terminal. Reconnect with `Last-Event-ID` to
-    resume without gaps or repeats; a comment line `: ping` arrives when nothing happened for a while."""
+    resume without gaps or repeats; a comment line `: ping` keeps the connection alive every
+    `AB_SSE_KEEPALIVE_SECONDS`."""
     await run_in_threadpool(plane.jobs.get, principal, job_id)  # 404 before the stream starts
     start = last_event_id if last_event_id is not None else after
-    items = follow(plane.jobs, plane.bus, job_id, start, plane.settings.sse_keepalive_seconds)
-    return StreamingResponse(
-        sse_stream(request, items),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(follow(plane.jobs, plane.bus, job_id, start), plane.settings.sse_keepalive_seconds)

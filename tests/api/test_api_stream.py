@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from services.plane import ControlPlane
 from services.testing import run_job_in_background
 
@@ -73,3 +75,34 @@ def test_event_history_pages_by_seq(client: TestClient, plane: ControlPlane, ali
     assert [e["seq"] for e in first["items"] + rest["items"]] == list(range(1, 8)) and rest[
         "next_cursor"
     ] is None
+
+
+def test_a_request_with_last_event_id_gets_only_the_later_events(
+    client: TestClient, plane: ControlPlane, alice, spec_body
+):
+    job_id = client.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]
+    run_job_in_background(plane, job_id, steps=5).join()  # 8 events: queued, running, 5 progress, succeeded
+    resume = {**alice, "Last-Event-ID": "5"}
+    with client.stream("GET", f"/v1/jobs/{job_id}/stream", headers=resume) as response:
+        messages = sse_messages(response)
+    assert [(m["id"], m["event"]) for m in messages if "id" in m] == [
+        ("6", "progress"), ("7", "progress"), ("8", "state")
+    ]
+    assert messages[-1] == {"event": "end", "data": {"reason": "the job reached a terminal state"}}
+
+
+def test_a_quiet_stream_is_kept_alive_by_ping_comments(
+    serving, settings, plane: ControlPlane, alice, spec_body
+):
+    quick = settings.model_copy(update={"sse_keepalive_seconds": 0.2})
+    app = create_app(quick, ControlPlane.build(quick, db=plane.db, bus=plane.bus))
+    with serving(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+        job_id = http.post("/v1/jobs", json=spec_body, headers=alice).json()["id"]  # queued: nothing happens
+        lines = []
+        with http.stream("GET", f"/v1/jobs/{job_id}/stream", headers=alice) as response:
+            for line in response.iter_lines():
+                lines.append(line)
+                if line.startswith(":"):
+                    break
+    assert lines[:4] == ["retry: 3000", "", "id: 1", "event: state"] and lines[4].startswith("data: {")
+    assert lines[5:] == ["", ": ping"]
