@@ -36,6 +36,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset-root", type=Path, action="append", default=[],
         help="a directory specs may read data from (repeatable; default: the current one)",
     )  # fmt: skip
+    parser.add_argument(
+        "--mlflow", nargs="?", const="", metavar="URI",
+        help="log every job as an MLflow run (default URI: a SQLite store under the data dir; "
+        "with --api-only set AB_MLFLOW_TRACKING_URI instead)",
+    )  # fmt: skip
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -77,12 +82,15 @@ def serve_embedded(args: argparse.Namespace) -> int:
     from services.ray_head import RayHead, check_ports, default_temp_dir, kept_token, token_path
     from services.ray_jobs import RayJobs
     from services.settings import load_settings
+    from services.tracking import require_mlflow
 
     check_ports(gcs_port=args.gcs_port, dashboard_port=args.dashboard_port)  # a message, not a traceback
     _log_to_stderr()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, docker stop: the same clean stop as Ctrl-C
     base = load_settings()
     roots = [root.resolve() for root in args.dataset_root] or [Path.cwd()]
+    tracking_uri = mlflow_uri(args.mlflow, base)
+    require_mlflow(tracking_uri)  # before Ray starts
     print(f"starting Ray (logs: {base.data_dir / 'logs' / 'ray-head.log'}, "
           f"temp dir {default_temp_dir(args.gcs_port)}) ...", flush=True)  # fmt: skip
     head = RayHead.start(
@@ -96,6 +104,7 @@ def serve_embedded(args: argparse.Namespace) -> int:
         "ray_gcs_address": head.gcs_address,
         "api_url": f"http://{_reachable(args.host)}:{args.port}",
         "allowed_dataset_roots": [*base.allowed_dataset_roots, *roots],
+        "mlflow_tracking_uri": tracking_uri,
     }
     settings = load_settings(**overrides)
     plane = ControlPlane.build(settings)
@@ -132,6 +141,16 @@ def serve_embedded(args: argparse.Namespace) -> int:
         head.stop()
         plane.close()
     return 0
+
+
+def mlflow_uri(flag: str | None, base: Any) -> str | None:
+    """Where `--mlflow [URI]` logs runs: URI, else a SQLite store under the data dir; without the flag,
+    AB_MLFLOW_TRACKING_URI (or nowhere)."""
+    from services.tracking import local_store_uri
+
+    if flag is None:
+        return base.mlflow_tracking_uri
+    return flag or local_store_uri(base.data_dir)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -46,12 +46,17 @@ def track_ended_jobs(bus: EventBus, db: Database, settings: Settings) -> EventBu
     uri = settings.mlflow_tracking_uri
     if not uri:
         return bus
-    if importlib.util.find_spec("mlflow") is None:
-        raise MlflowMissingError(
-            f"AB_MLFLOW_TRACKING_URI is {uri!r} but mlflow is not installed; install the mlflow extra "
-            f"({INSTALL_EXTRA}) or unset AB_MLFLOW_TRACKING_URI"
-        )
+    require_mlflow(uri)
     return TrackedBus(bus, MlflowTracker(db, uri))
+
+
+def require_mlflow(uri: str | None) -> None:
+    """MlflowMissingError, naming the extra, when a tracking URI is set and mlflow is not installed."""
+    if uri and importlib.util.find_spec("mlflow") is None:
+        raise MlflowMissingError(
+            f"the MLflow tracking URI is {uri!r} but mlflow is not installed; install the mlflow extra "
+            f"({INSTALL_EXTRA}), or unset AB_MLFLOW_TRACKING_URI"
+        )
 
 
 class MlflowTracker:
@@ -63,6 +68,7 @@ class MlflowTracker:
         self._client: Any = None  # mlflow.MlflowClient, made on first use
         self._experiment_id = ""
         threading.Thread(target=self._work, name="mlflow-tracking", daemon=True).start()
+        log.info("MLflow: every job that ends is logged to %s, experiment %r", uri, EXPERIMENT)
 
     def job_ended(self, job_id: str) -> None:
         self._todo.put(job_id)
@@ -149,7 +155,6 @@ class MlflowTracker:
             else:
                 self._experiment_id = experiment.experiment_id
             self._client = client
-            log.info("MLflow: every job that ends is logged to %s, experiment %r", self.uri, EXPERIMENT)
         return self._client
 
 

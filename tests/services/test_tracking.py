@@ -219,3 +219,15 @@ def test_a_tracking_uri_without_mlflow_installed_names_the_extra(
     settings = make_settings(migrated_db, tmp_path, mlflow_tracking_uri="sqlite:///x.db")
     with pytest.raises(MlflowMissingError, match=r"anomaly-backbone-service\[mlflow\]"):
         ControlPlane.build(settings, db=migrated_db)
+
+
+def test_abs_serve_mlflow_logs_to_a_local_store_under_the_data_dir_or_the_uri_given(tmp_path: Path):
+    from cli.embedded import mlflow_uri
+    from cli.main import build_parser
+
+    base = Settings(data_dir=tmp_path, mlflow_tracking_uri="http://tracking:5000")
+    flag = [build_parser().parse_args(["serve", *extra]).mlflow for extra in ([], ["--mlflow"])]
+    assert mlflow_uri(flag[0], base) == "http://tracking:5000"  # no flag: AB_MLFLOW_TRACKING_URI
+    assert mlflow_uri(flag[1], base) == f"sqlite:///{tmp_path.resolve() / 'mlflow' / 'mlflow.db'}"
+    given = build_parser().parse_args(["serve", "--mlflow", "sqlite:////srv/runs.db"]).mlflow
+    assert mlflow_uri(given, base) == "sqlite:////srv/runs.db"
