@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cli.client import Api, ClientError, _api, absolute_paths, api_command, watch
+from cli.api import Client, ClientError, read_spec
+from cli.client import _api, api_command, watch
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -19,16 +20,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    import yaml
-
-    if not args.spec.is_file():
-        raise ClientError(f"spec file {str(args.spec)!r} does not exist")
-    raw = yaml.safe_load(args.spec.read_text())
-    if not isinstance(raw, dict) or raw.get("kind") != "sweep":
+    raw = read_spec(args.spec)
+    if raw.get("kind") != "sweep":
         raise ClientError(f"{args.spec} is not a sweep (kind: sweep); submit a job with `abs submit`")
     api = _api(args)
-    body = {"spec": absolute_paths(raw, Path.cwd()), "priority": args.priority}
-    job = api.call("POST", "/v1/jobs", json=body)
+    job = api.submit(raw, priority=args.priority)
     print(job["id"])
     if not args.watch:
         return 0
@@ -37,13 +33,13 @@ def run_sweep(args: argparse.Namespace) -> int:
     return code
 
 
-def trials_table(api: Api, sweep_id: str) -> str:
+def trials_table(api: Client, sweep_id: str) -> str:
     """One line per trial: id, state, its parameters, and its final (or last) objective numbers."""
-    sweep = api.call("GET", f"/v1/jobs/{sweep_id}")
+    sweep = api.job(sweep_id)
     best = ((sweep.get("result") or {}).get("best") or {}).get("job_id")
     metric = (sweep.get("result") or {}).get("metric") or "loss"
     lines = []
-    for trial in api.call("GET", "/v1/jobs", params={"parent": sweep_id, "limit": 200})["items"]:
+    for trial in api.jobs(parent=sweep_id, limit=200):
         value = _metric(trial, metric)
         note = " (stopped early)" if (trial.get("result") or {}).get("stopped_early") else ""
         marker = "*" if trial["id"] == best else " "

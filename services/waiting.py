@@ -79,7 +79,8 @@ def explain(db: Database, jobs: list[JobRecord], cluster: ClusterResources | str
         ahead = {job.id: session.scalar(select(func.count()).where(_ahead_of(job))) or 0 for job in waiting}
         gated = gate(session, waiting)
         ups = {up for job in gated.waiting if (up := (waits_on(job.spec) or ("", ""))[1])}
-        states = dict(session.execute(select(Job.id, Job.state).where(Job.id.in_(ups))).tuples().all())
+        rows = session.execute(select(Job.id, Job.state).where(Job.id.in_(ups)))
+        states = {row.id: row.state for row in rows}
         running = [JobRecord.of(row) for row in session.scalars(
             select(Job).where(Job.state == JobState.RUNNING.value))]  # fmt: skip
     total, free = room(cluster, running) if isinstance(cluster, ClusterResources) else (None, None)
