@@ -1,7 +1,7 @@
 """One readable line per progress report, printed to the Ray job's driver log (the Ray dashboard shows it):
 step/total, loss and the method's metrics, images/s and ETA, instead of the raw report dict.
 
-    step 40/200 (20%)  epoch 1.6  loss 4.512  lr 3.00e-04  top1 0.25  |  312 img/s  ETA 2m05s
+    step 40/200 (20%)  epoch 1.60  loss 4.512  lr 3.00e-04  top1 0.25  |  312 img/s  ETA 2m05s
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ def format_progress(
     """The line of one report: where it is, then loss and every other number, then speed and ETA.
 
     True flags (`collapsed`) show by name, false ones not at all; a method's warning ends the line."""
-    parts = []
+    parts = ["final"] if metrics.get("final") else []  # an evaluation's last report: its means
     if metrics.get("category") is not None:
         parts.append(f"[{metrics['category']}]")
     step, total = metrics.get("step"), metrics.get("total_steps")
     if step is not None:
         parts.append(f"step {step}/{total} ({100 * step / total:.0f}%)" if total else f"step {step}")
     if metrics.get("epoch") is not None:
-        parts.append(f"epoch {_number(metrics['epoch'])}")
+        parts.append(f"epoch {metrics['epoch']:.2f}")
     shown = sorted((key for key in metrics if key not in NOT_SHOWN), key=lambda key: key != "loss")
     for key in shown:  # loss first, the rest as reported
         value = metrics[key]

@@ -8,6 +8,7 @@ exception of user code leaves as a `UserCodeError` (final: `workers.failures`).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +35,7 @@ def train_fn(config: dict[str, Any]) -> None:
 
 
 def _train(config: dict[str, Any]) -> None:
+    _quiet_raw_reports()
     spec = JobSpec.model_validate(config["spec"])
     check_data_root(spec, config.get("dataset_roots"))
     out_dir = Path(tempfile.mkdtemp(prefix=f"ab-{config['job_id']}-"))
@@ -53,6 +55,16 @@ def _train(config: dict[str, Any]) -> None:
             )
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _quiet_raw_reports() -> None:
+    """Ray Train logs every report as a raw `TrainingReport(...)` line; the job's log has a readable line
+    per report instead (`workers.progress_line`). Its logger is named after its file (Ray 2.60)."""
+    try:
+        from ray.train.v2._internal.execution import context
+    except ImportError:  # another Ray: its lines stay
+        return
+    logging.getLogger(context.__file__).setLevel(logging.WARNING)
 
 
 def _restored_checkpoint(out_dir: Path) -> str | None:

@@ -37,3 +37,4 @@ def test_a_dispatched_job_shows_on_the_ray_dashboard_by_name_with_its_metadata_a
     assert [step for step, _ in lines] == ["1", "2", "3"], logs[-3000:]
     assert all(float(loss) > 0 for _, loss in lines)
     assert re.search(r"step 3/3 \(100%\) .*\|  \d+ img/s  ETA 0s", logs), logs[-3000:]
+    assert "TrainingReport(" not in logs  # Ray Train's raw report lines are left out: ours replace them
