@@ -10,7 +10,8 @@ REPORT = {"step": 40, "total_steps": 200, "epoch": 1.6, "lr": 3e-4, "top1": 0.25
 
 def test_a_pretraining_report_reads_step_of_total_then_loss_then_the_methods_metrics_speed_and_eta():
     line = format_progress(REPORT, images_per_second=312.4, eta_seconds=125)
-    assert line == "step 40/200 (20%)  epoch 1.60  loss 4.512  lr 3.00e-04  top1 0.25  |  312 img/s  ETA 2m05s"
+    expected = "step 40/200 (20%)  epoch 1.60  loss 4.512  lr 3.00e-04  top1 0.25  |  312 img/s  ETA 2m05s"
+    assert line == expected
 
 
 def test_true_flags_show_by_name_and_a_warning_ends_the_line():
