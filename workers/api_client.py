@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 log = logging.getLogger(__name__)
-RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0)
+ATTEMPTS = 6  # the call and 5 retries, pausing 1 + 2 + 4 + 8 + 15 s: time for an API to restart
+LONGEST_PAUSE = 15.0
 
 
 class WorkerApiError(RuntimeError):
@@ -25,6 +26,11 @@ class WorkerApiError(RuntimeError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Worth another try: no answer, too many requests, or a server error; never another 4xx."""
+        return self.status is None or self.status == 429 or self.status >= 500
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class WorkerApi:
     token: str
     timeout: float = 30.0
     retry: bool = True
+    backoff: float = 1.0  # the first retry's pause; each next one doubles, up to LONGEST_PAUSE
 
     @classmethod
     def from_env(cls, job_id: str) -> WorkerApi:
@@ -45,19 +52,22 @@ class WorkerApi:
         return cls(os.environ["AB_API_URL"].rstrip("/"), job_id, os.environ["AB_JOB_TOKEN"])
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One call; an API that is down or restarting (no connection, 503) is retried for ~30 s."""
-        url = f"{self.api_url}/v1/internal/jobs/{self.job_id}{path}"
+        """One call; an API that is down, restarting or overloaded (no answer, 429, 5xx) is tried again with
+        exponential backoff, ATTEMPTS times in all (once with `retry=False`); any other refusal at once."""
+        retrying = Retrying(
+            stop=stop_after_attempt(ATTEMPTS if self.retry else 1),
+            wait=wait_exponential(multiplier=self.backoff, max=LONGEST_PAUSE),
+            retry=retry_if_exception(lambda error: isinstance(error, WorkerApiError) and error.transient),
+            reraise=True,  # the last WorkerApiError, not tenacity's RetryError
+        )
+        return retrying(self._send, method, f"{self.api_url}/v1/internal/jobs/{self.job_id}{path}", body)
+
+    def _send(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}"}
-        for pause in (*(RETRY_PAUSES if self.retry else ()), None):
-            try:
-                response = httpx.request(method, url, json=body, headers=headers, timeout=self.timeout)
-            except httpx.TransportError as error:
-                if pause is None:
-                    raise WorkerApiError(f"{method} {url} failed: {error!r}") from error
-            else:
-                if response.status_code != 503 or pause is None:
-                    break
-            time.sleep(pause)
+        try:
+            response = httpx.request(method, url, json=body, headers=headers, timeout=self.timeout)
+        except httpx.TransportError as error:
+            raise WorkerApiError(f"{method} {url} failed: {error!r}") from error
         if response.status_code >= 400:
             detail = f"{method} {url} answered {response.status_code}: {response.text[:500]}"
             raise WorkerApiError(detail, response.status_code)
