@@ -21,7 +21,7 @@ from ab_core.registry import register
 class SimCLRParams(StrictModel):
     method: Literal["simclr"] = "simclr"
     temperature: float = Field(
-        0.5, gt=0.0, le=10.0, description="NT-Xent temperature (0.5 beat 0.1 on the seed's anomaly data)"
+        0.5, gt=0.0, le=10.0, description="NT-Xent temperature (study: 0.1 got loss 4.50, 0.5 only 6.9)"
     )
     hidden_dim: int = Field(512, ge=8, le=8192, description="projection head hidden width")
     out_dim: int = Field(128, ge=8, le=4096, description="projection head output width (the loss space)")
