@@ -84,10 +84,10 @@ def log_in(page: Page, url: str, token: str) -> None:
 
 
 def shoot(url: str, token: str, submission_id: str, out: Path) -> None:
-    with tempfile.TemporaryDirectory(prefix="ab-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="ab-chromium-", ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
-             f"--user-data-dir={profile}", "--window-size=1600,1000", "about:blank"],
+             f"--user-data-dir={profile}", "--window-size=1600,1150", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
@@ -99,7 +99,7 @@ def shoot(url: str, token: str, submission_id: str, out: Path) -> None:
 
 
 def _shoot_pages(page: Page, url: str, token: str, submission_id: str, out: Path) -> None:
-    page.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000, deviceScaleFactor=1,
+    page.call("Emulation.setDeviceMetricsOverride", width=1600, height=1150, deviceScaleFactor=1,
               mobile=False)  # fmt: skip
     log_in(page, url, token)
     page.wait_for(f"document.body.innerText.includes('{submission_id}')")
