@@ -1,4 +1,5 @@
-"""What a finished run leaves: its checkpoint's files registered as artifacts, and the job's result."""
+"""What a finished run leaves: its checkpoint's files registered as artifacts (a pretraining's final
+checkpoint holds its `metrics.csv` and `curves.png` too), and the job's result."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ab_core.plots.history import METRICS_FILE
 from ab_core.specs import JobSpec
 from workers.api_client import WorkerApi
 
@@ -39,7 +41,7 @@ def provenance(checkpoint: Path) -> dict[str, Any]:
 def artifact_kind(spec: JobSpec, path: Path) -> str:
     if path.suffix in (".png", ".jpg"):
         return "picture"
-    if path.suffix == ".json":
+    if path.suffix == ".json" or path.name == METRICS_FILE:
         return "metrics"
     return "checkpoint" if spec.kind == "pretrain" else "file"
 

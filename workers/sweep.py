@@ -2,7 +2,8 @@
 
 Trials are child jobs (`workers.trial`). This driver sizes `max_concurrent_trials` to the cluster, closes
 the child of a trial the scheduler stopped or that died, posts the sweep's progress, and at the end posts
-the best trial (parameters, metrics, checkpoint, registered as the sweep's `best/` artifacts). A new
+the best trial (parameters, metrics, checkpoint, registered as the sweep's `best/` artifacts) and
+`trials.png` (the objective against each searched parameter, every trial's curve). A new
 attempt of the sweep (its driver died) restores the experiment with `Tuner.restore` instead of starting
 over: finished trials stay finished, unfinished ones resume from their last checkpoint.
 """
@@ -16,6 +17,8 @@ from typing import Any
 import ray
 from ray import tune
 
+from ab_core.plots.history import Row, metric_row
+from ab_core.plots.trials import TRIALS_FILE, TrialRecord, draw_trials
 from ab_core.sweeps import SweepSpec
 from workers.api_client import WorkerApi, WorkerApiError
 from workers.cluster import connect
@@ -44,7 +47,7 @@ def run_sweep(api: WorkerApi, spec: SweepSpec, job_dir: Path, dataset_roots: lis
     else:
         tuner = new_tuner(spec, trainable, api, job_dir)
     grid = tuner.fit()
-    return post_outcome(api, spec, grid)
+    return post_outcome(api, spec, grid, job_dir)
 
 
 def new_tuner(spec: SweepSpec, trainable: Any, api: WorkerApi, job_dir: Path) -> tune.Tuner:
@@ -123,15 +126,19 @@ class TrialClosing(tune.Callback):
             pass
 
 
-def post_outcome(api: WorkerApi, spec: SweepSpec, grid: Any) -> int:
+def post_outcome(api: WorkerApi, spec: SweepSpec, grid: Any, job_dir: Path) -> int:
     """The best finished trial (a trial cut short by the scheduler only when none finished)."""
     metric, mode = spec.objective()
-    trials = []
+    trials, records = [], []
     for result in grid:
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
         params = (result.config or {}).get("params", {})
         child = api.open_child(trial_id, spec.trial_spec(params).model_dump(mode="json"), params)
         trials.append((child, params, result.metrics or {}))
+        records.append(trial_record(child["id"], params, result, metric))
+    if records:
+        picture = draw_trials(job_dir / TRIALS_FILE, records, metric, mode, spec.name or "")
+        api.register_artifact(TRIALS_FILE, "picture", str(picture))
     succeeded = [t for t in trials if t[0]["state"] == "succeeded" and metric in t[2]]
     finished = [t for t in succeeded if not (t[0]["result"] or {}).get("stopped_early")] or succeeded
     counts = {
@@ -154,3 +161,18 @@ def post_outcome(api: WorkerApi, spec: SweepSpec, grid: Any) -> int:
             "checkpoint": checkpoint}  # fmt: skip
     api.finish("succeeded", result={"metric": metric, "mode": mode, "best": best, "trials": counts})
     return 0
+
+
+def trial_record(job_id: str, params: dict[str, Any], result: Any, metric: str) -> TrialRecord:
+    """A trial as `trials.png` draws it: its objective and every report Tune kept (`metrics_dataframe`)."""
+    value = numbers_of(result.metrics or {}).get(metric)
+    label = f"{job_id[:8]} " + ",".join(f"{key.rsplit('.', 1)[-1]}={val}" for key, val in params.items())
+    return TrialRecord(label, params, value, history_of(result))
+
+
+def history_of(result: Any) -> list[Row]:
+    """The trial's reports, oldest first; Tune fills a metric a report lacked with NaN: left out."""
+    frame = result.metrics_dataframe
+    if frame is None:
+        return []
+    return [metric_row({k: v for k, v in record.items() if v == v}) for record in frame.to_dict("records")]

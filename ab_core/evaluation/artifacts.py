@@ -1,6 +1,6 @@
 """Files an evaluation leaves for people: results.json, per-image scores CSV, ROC curve and map overlays.
 
-Pictures use matplotlib's object API on an Agg canvas (imported lazily, no pyplot, no global backend).
+Pictures use matplotlib's object API on an Agg canvas (`ab_core.plots.figure`).
 """
 
 from __future__ import annotations
@@ -8,12 +8,16 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from torch import Tensor
 
+from ab_core.checkpoints import read_meta
+from ab_core.errors import CheckpointError
 from ab_core.evaluation.scoring import ScoredSet
+from ab_core.plots.figure import new_figure
+from ab_core.spec_sections import BackboneSpec
 
 OVERLAYS_PER_KIND = 2
 
@@ -34,22 +38,13 @@ def write_scores_csv(path: Path, scored: ScoredSet) -> Path:
     return path
 
 
-def _figure(width: float, height: float, layout: Literal["constrained"] | None = "constrained") -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=100, layout=layout)
-    FigureCanvasAgg(figure)
-    return figure
-
-
 def write_roc_png(path: Path, scored: ScoredSet, title: str, metrics: dict[str, Any]) -> Path | None:
     """The image-level ROC curve (and the pixel-level one when masks exist); None with one class only."""
     from sklearn.metrics import roc_curve
 
     if len(np.unique(scored.labels)) < 2:
         return None
-    figure = _figure(4.5, 4.5)
+    figure = new_figure(4.5, 4.5)
     axes = figure.add_subplot()
     fpr, tpr, _ = roc_curve(scored.labels, scored.scores)
     axes.plot(fpr, tpr, label=f"image (AUROC {metrics['image_auroc']:.3f})")
@@ -79,13 +74,36 @@ def overlay_picks(scored: ScoredSet, per_kind: int = OVERLAYS_PER_KIND) -> list[
     )
 
 
+def backbone_label(backbone: BackboneSpec) -> str:
+    """The backbone in a few words: its arch and where its weights came from."""
+    if backbone.weights == "none":
+        return f"{backbone.arch}, random init"
+    if backbone.weights == "imagenet":
+        return f"{backbone.arch}, ImageNet weights"
+    job = f", job {backbone.from_job}" if backbone.from_job else ""
+    try:
+        meta = read_meta(Path(backbone.weights))
+    except (CheckpointError, ValueError):  # a bare state-dict file, or a meta.json that is not JSON
+        return f"{backbone.arch}, weights {Path(backbone.weights).name}{job}"
+    method = (meta.get("spec") or {}).get("method", {}).get("method", "checkpoint")
+    return f"{backbone.arch}, {method} step {meta.get('step', '?')}{job}"
+
+
+def overlay_title(category: str, method: str, backbone: BackboneSpec) -> str:
+    return f"{category}: {method} on {backbone_label(backbone)}"
+
+
 def write_overlays_png(path: Path, picks: list[tuple[str, int]], images: list[Tensor], scored: ScoredSet,
-                       value_range: tuple[float, float]) -> Path | None:
+                       value_range: tuple[float, float], title: str = "") -> Path | None:
     """One row per picked image: the image, its anomaly map over it (one colour scale for the whole
-    category), and the ground-truth mask outline. None when nothing was picked."""
+    category), and the ground-truth mask outline; `title` above (see `overlay_title`). None when nothing
+    was picked."""
     if not picks:
         return None
-    figure = _figure(7.5, 2.4 * len(picks) + 0.4, layout=None)
+    heading = 0.5 if title else 0.0
+    figure = new_figure(7.5, 2.4 * len(picks) + 0.4 + heading, layout=None)
+    if title:
+        figure.suptitle(title, fontsize=10, y=1 - 0.15 / figure.get_figheight())
     rows = figure.subplots(len(picks), 3, squeeze=False)
     shown = None
     missing = set(scored.missing_masks)
@@ -106,7 +124,7 @@ def write_overlays_png(path: Path, picks: list[tuple[str, int]], images: list[Te
             right.set_title("mask missing" if str(source) in missing else "no defect pixels", fontsize=8)
         for panel in (left, middle, right):
             panel.set_axis_off()
-    top = 1 - 0.5 / figure.get_figheight()  # room for the first row's titles
+    top = 1 - (0.5 + heading) / figure.get_figheight()  # room for the title and the first row's titles
     figure.subplots_adjust(left=0.02, right=0.86, top=top, bottom=0.02, hspace=0.35)
     figure.colorbar(shown, cax=figure.add_axes((0.89, 0.1, 0.025, 0.8)), label="anomaly score")
     figure.savefig(path)

@@ -135,7 +135,7 @@ def _one_category(spec: JobSpec, entry: registry.MethodEntry, category: str, fol
     picks = artifacts.overlay_picks(scored)
     value_range = (float(scored.maps.min()), float(scored.maps.max()))
     artifacts.write_overlays_png(folder / "overlays.png", picks, [test[i].image for _, i in picks], scored,
-                                 value_range)
+                                 value_range, artifacts.overlay_title(category, entry.name, spec.backbone))
     report({"category": category} | {k: v for k, v in metrics.items() if not isinstance(v, list)})
     return metrics
 
