@@ -185,6 +185,20 @@ def test_a_sweep_is_a_parent_run_with_a_nested_run_per_trial(plane: ControlPlane
     assert by_name["simclr method.temperature=0.5"].data.metrics["loss"] == 4.5
 
 
+def test_an_evaluation_run_holds_its_mean_and_per_category_metrics(plane: ControlPlane, spec: JobSpec):
+    padim = parse_spec({"kind": "evaluate", "method": {"method": "padim"},
+                        "data": {"dataset": "mvtec", "root": spec.data.root}})  # fmt: skip
+    job, _ = plane.jobs.submit(ALICE, padim)
+    lease, _ = claim(plane, job.id)
+    carpet = {"step": None, "metrics": {"category": "carpet", "image_auroc": 0.9}}  # a category's report
+    plane.workers.post_event(lease, "progress", carpet)
+    result = {"mean": {"image_auroc": 0.85}, "seed": 0,
+              "categories": {"carpet": {"image_auroc": 0.9, "skipped": []}, "screw": {"image_auroc": 0.8}}}
+    plane.workers.finish(lease, "succeeded", result=result)
+    (run,) = runs_of(flushed(plane), job.id)
+    assert run.data.metrics == {"image_auroc": 0.85, "carpet.image_auroc": 0.9, "screw.image_auroc": 0.8}
+
+
 def test_a_job_cancelled_in_the_queue_is_a_killed_run(plane: ControlPlane, spec: JobSpec):
     job, _ = plane.jobs.submit(ALICE, spec)
     plane.jobs.cancel(ALICE, job.id)
