@@ -56,10 +56,11 @@ def watch(api: Client, job_id: str) -> int:
     stdout. Exit 0 only if it succeeded."""
     job = api.job(job_id)
     name = label(job)
+    status = TextColumn("{task.fields[state]}  {task.fields[numbers]}", markup=False)
     columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-               SinceRunning(), TextColumn("{task.fields[status]}", markup=False))  # fmt: skip
+               SinceRunning(), status)  # fmt: skip
     with Progress(*columns, console=console(stderr=True)) as progress:
-        task = progress.add_task(name, total=None, status="", running_at=None, ended_at=None)
+        task = progress.add_task(name, total=None, state="", numbers="", running_at=None, ended_at=None)
 
         def say(line: str) -> None:
             progress.console.print(f"{name}: {line}", markup=False, highlight=False)
@@ -70,7 +71,7 @@ def watch(api: Client, job_id: str) -> int:
             if waiting != reason:
                 say(f"queued: {waiting}")
                 reason = waiting
-            progress.update(task, status="queued")
+            progress.update(task, state="queued")
             time.sleep(QUEUED_POLL_SECONDS)
             job = api.job(job_id)
         for event in api.stream(job_id):
@@ -80,7 +81,7 @@ def watch(api: Client, job_id: str) -> int:
             elif event["kind"] == "progress":
                 metrics = data.get("metrics") or {}
                 shown = _numbers({k: v for k, v in metrics.items() if isinstance(v, float)})
-                progress.update(task, completed=data["step"], total=data.get("total_steps"), status=shown)
+                progress.update(task, completed=data["step"], total=data.get("total_steps"), numbers=shown)
                 if metrics.get("warning"):
                     say(f"warning: {metrics['warning']}")
             elif event["kind"] == "state":
@@ -90,10 +91,10 @@ def watch(api: Client, job_id: str) -> int:
                 at = timestamp(event["created_at"])
                 if state in ("running", "queued"):  # queued again: a retry starts its own clock
                     progress.update(
-                        task, running_at=at if state == "running" else None, ended_at=None, status=state
+                        task, running_at=at if state == "running" else None, ended_at=None, state=state
                     )
                 elif state in TERMINAL:
-                    progress.update(task, ended_at=at, status=state)
+                    progress.update(task, ended_at=at, state=state)
             elif event["kind"] == "log":
                 say(str(data.get("message", data)))
     job = api.job(job_id)

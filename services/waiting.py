@@ -92,7 +92,8 @@ def explain(db: Database, jobs: list[JobRecord], cluster: ClusterResources | str
         if job.id in held and (wait := waits_on(job.spec)):
             upstream = Upstream(wait[0], wait[1], states.get(wait[1], "unknown"))
         reasons[job.id] = WaitReason(
-            position=ahead[job.id] + 1, queued=queued, needs=Demand.of_spec(job.spec),
+            position=ahead[job.id] + 1, queued=max(queued, ahead[job.id] + 1),  # one claimed as we read
+            needs=Demand.of_spec(job.spec),
             total=total, free=free, upstream=upstream, doomed=doomed.get(job.id),
             cluster_problem=cluster if isinstance(cluster, str) else None,
         )  # fmt: skip
