@@ -1,4 +1,4 @@
-"""`abs run`, `abs methods`, `abs archs`, `abs data synth`, `abs spec`: ab_core here, no service."""
+"""`abs run`, `abs methods`, `abs archs`, `abs data synth|photos`, `abs spec`: ab_core here, no service."""
 
 from __future__ import annotations
 
@@ -35,6 +35,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("--size", type=int, default=64, help="image side in pixels")
     synth.add_argument("--per-category", type=int, default=12, help="normal training images per category")
     synth.set_defaults(handler=synth_data)
+    photos = data.add_parser("photos", help="an MVTec-layout set cut from scikit-image's texture photos")
+    photos.add_argument("out", type=Path)
+    photos.add_argument("--seed", type=int, default=0)
+    photos.add_argument("--size", type=int, default=128, help="image side in pixels")
+    photos.set_defaults(handler=photo_data)
     data_check.add_command(data)
 
     spec = commands.add_parser("spec", help="job specs").add_subparsers(dest="spec_command", required=True)
@@ -118,6 +123,13 @@ def synth_data(args: argparse.Namespace) -> int:
 
     summary = generate(args.out, seed=args.seed, size=args.size, per_category=args.per_category)
     print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def photo_data(args: argparse.Namespace) -> int:
+    from ab_core.data.photo_textures import build
+
+    print(json.dumps(build(args.out, seed=args.seed, size=args.size), indent=2))
     return 0
 
 
