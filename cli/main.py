@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import client, dashboard, embedded, local, results, service, sweep
+from cli import client, dashboard, embedded, local, plot, results, service, sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="abs", description="anomaly-backbone training service")
     commands = parser.add_subparsers(dest="command", required=True)
-    for group in (local, service, embedded, client, sweep, results, dashboard):
+    for group in (local, service, embedded, client, sweep, results, plot, dashboard):
         group.add_commands(commands)
     return parser
 

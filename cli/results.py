@@ -1,13 +1,17 @@
-"""`abs results`: the leaderboard of backbones x evaluators, as an aligned text table (or JSON)."""
+"""`abs results`: the leaderboard of backbones x evaluators, as an aligned text table (or JSON), and with
+`--plot FILE` as a bar chart of the ranked metric."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from cli.client import _api, _print, api_command
 
 METRIC_COLUMNS = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max", "pixel_f1_max", "top1", "top5")
+RANKED_BY_DEFAULT = ("image_auroc", "top1")  # what the API sorts by without `sort`: anomaly, probe rows
 PARAMS_WIDTH = 40
 
 
@@ -20,6 +24,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--sort", help="a metric (default: image_auroc, top1 for linear-probe rows)")
     parser.add_argument("--limit", type=int, default=100, help="rows, 1..500 (default 100)")
     parser.add_argument("--json", action="store_true", help="print the API's JSON page")
+    parser.add_argument("--plot", type=Path, metavar="FILE", help="also draw the ranked metric as a PNG")
 
 
 def show_results(args: argparse.Namespace) -> int:
@@ -31,7 +36,27 @@ def show_results(args: argparse.Namespace) -> int:
         _print(page)
     else:
         print(render(page, defaults(api.call("GET", "/v1/methods"))), end="")
+    if args.plot:
+        print(f"leaderboard drawn in {plot(page, args.plot)}", file=sys.stderr)
     return 0
+
+
+def plot(page: dict[str, Any], path: Path) -> Path:
+    """One bar per row, best first: the metric the page is sorted by (by default image_auroc, top1 for
+    linear-probe rows)."""
+    from ab_core.plots.leaderboard import draw_leaderboard
+
+    bars, ranked = [], []
+    for row in page["items"]:
+        defaults = (m for m in RANKED_BY_DEFAULT if m in row["metrics"])
+        metric = page.get("sort") or next(defaults, RANKED_BY_DEFAULT[0])
+        ranked += [metric] if metric not in ranked else []
+        name = f"{_backbone_name(row['backbone'])} / {row['evaluator']['method']}"
+        bars.append((name, row["metrics"].get(metric)))
+    metric = " or ".join(ranked) or page.get("sort") or RANKED_BY_DEFAULT[0]
+    where = f", {page['category']}" if page.get("category") else ""
+    title = f"{metric}{where}, best first ({len(bars)} of {page['total']} rows)"
+    return draw_leaderboard(path, bars, metric, title)
 
 
 def defaults(methods: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -166,7 +166,7 @@ def post_outcome(api: WorkerApi, spec: SweepSpec, grid: Any, job_dir: Path) -> i
 def trial_record(job_id: str, params: dict[str, Any], result: Any, metric: str) -> TrialRecord:
     """A trial as `trials.png` draws it: its objective and every report Tune kept (`metrics_dataframe`)."""
     value = numbers_of(result.metrics or {}).get(metric)
-    label = f"{job_id[:8]} " + ",".join(f"{key.rsplit('.', 1)[-1]}={val}" for key, val in params.items())
+    label = f"{job_id[-8:]} " + ",".join(f"{key.rsplit('.', 1)[-1]}={val}" for key, val in params.items())
     return TrialRecord(label, params, value, history_of(result))
 
 

@@ -17,7 +17,7 @@ def test_a_trial_record_takes_the_objective_and_every_report_without_tunes_nan_f
     ])  # fmt: skip
     result = SimpleNamespace(metrics={"image_auroc": 0.9, "done": True}, metrics_dataframe=frame)
     record = trial_record("0123456789ab", {"method.temperature": 0.5}, result, "image_auroc")
-    assert record.label == "01234567 temperature=0.5" and record.value == 0.9
+    assert record.label == "456789ab temperature=0.5" and record.value == 0.9
     assert [row.get("step") for row in record.rows] == [1.0, 2.0, None]
     assert [row.get("loss") for row in record.rows] == [2.0, 1.5, None]
     assert "image_auroc" not in record.rows[0] and record.rows[2]["image_auroc"] == 0.9
