@@ -45,3 +45,25 @@ def seeded(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
+
+
+class OnePass:
+    """Ours for a detector fitted in one pass (PaDiM, PatchCore): `update` per batch, `finish`, then score."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    @torch.no_grad()
+    def fit(self, batches) -> None:
+        for images in batches:
+            self.model.update(images)
+        self.model.finish()
+
+    @torch.no_grad()
+    def score(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model(images)
+
+
+def scored(out) -> tuple[Tensor, Tensor]:
+    """anomalib's `InferenceBatch` -> (image scores, anomaly maps)."""
+    return out.pred_score, out.anomaly_map

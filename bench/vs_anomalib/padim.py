@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.vs_anomalib import load_timm
+from bench.vs_anomalib import OnePass, load_timm, scored
 
 NAME = "padim"
 
@@ -21,21 +21,6 @@ def _model(state, args):
     backbone.load_state_dict(state)
     n_features = n_features_for(PadimParams(n_features=args.padim_n_features), backbone)
     return PadimModel(backbone, n_features, eps=0.01, blur_sigma=4.0, seed=args.seed).eval().to(args.device)
-
-
-class Ours:
-    def __init__(self, state, args):
-        self.model = _model(state, args)
-
-    @torch.no_grad()
-    def fit(self, batches) -> None:
-        for images in batches:
-            self.model.update(images)
-        self.model.finish()
-
-    @torch.no_grad()
-    def score(self, images):
-        return self.model(images)
 
 
 class Anomalib:
@@ -59,12 +44,11 @@ class Anomalib:
 
     @torch.no_grad()
     def score(self, images):
-        out = self.model(images)
-        return out.pred_score, out.anomaly_map
+        return scored(self.model(images))
 
 
-def ours(state, args) -> Ours:
-    return Ours(state, args)
+def ours(state, args) -> OnePass:
+    return OnePass(_model(state, args))
 
 
 def anomalib(state, args) -> Anomalib:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.vs_anomalib import load_timm
+from bench.vs_anomalib import OnePass, load_timm, scored
 
 NAME = "patchcore"
 
@@ -39,26 +39,14 @@ def _share_our_draws(seed: int) -> None:
     SparseRandomProjection.fit = fit
 
 
-class Ours:
-    def __init__(self, state, args):
-        from ab_core.methods.patchcore import PatchcoreModel
-        from ab_core.models.backbone import ResNetBackbone
+def _ours_model(state, args):
+    from ab_core.methods.patchcore import PatchcoreModel
+    from ab_core.models.backbone import ResNetBackbone
 
-        backbone = ResNetBackbone(args.arch)
-        backbone.load_state_dict(state)
-        self.model = PatchcoreModel(backbone, args.patchcore_ratio, args.patchcore_neighbors, blur_sigma=4.0,
-                                    seed=args.seed, max_memory_mb=1e6).eval().to(args.device)
-
-    @torch.no_grad()
-    def fit(self, batches) -> None:
-        for images in batches:
-            self.model.update(images)
-        self.model.finish()
-
-    @torch.no_grad()
-    def score(self, images):
-        return self.model(images)
-
+    backbone = ResNetBackbone(args.arch)
+    backbone.load_state_dict(state)
+    return PatchcoreModel(backbone, args.patchcore_ratio, args.patchcore_neighbors, blur_sigma=4.0,
+                          seed=args.seed, max_memory_mb=1e6).eval().to(args.device)
 
 class Anomalib:
     def __init__(self, state, args):
@@ -82,12 +70,11 @@ class Anomalib:
 
     @torch.no_grad()
     def score(self, images):
-        out = self.model(images)
-        return out.pred_score, out.anomaly_map
+        return scored(self.model(images))
 
 
-def ours(state, args) -> Ours:
-    return Ours(state, args)
+def ours(state, args) -> OnePass:
+    return OnePass(_ours_model(state, args))
 
 
 def anomalib(state, args) -> Anomalib:

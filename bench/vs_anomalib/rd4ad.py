@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from bench.vs_anomalib import load_timm
+from bench.vs_anomalib import load_timm, scored
 
 NAME = "rd4ad"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--rd4ad-epochs", type=int, default=3, help="training passes of both")
+    parser.add_argument("--rd4ad-precision", choices=("float32", "bfloat16"), default="float32",
+                        help="ours: Rd4adParams.precision (anomalib runs float32)")
 
 
 def _train(model, parameters, loss_of, batches, epochs: int, betas: tuple[float, float]) -> None:
@@ -34,7 +36,8 @@ class Ours:
 
         teacher = ResNetBackbone(args.arch)
         teacher.load_state_dict(state)
-        self.model = ReverseDistillation(teacher, blur_sigma=4.0).to(args.device)
+        bfloat16 = args.rd4ad_precision == "bfloat16"
+        self.model = ReverseDistillation(teacher, blur_sigma=4.0, bfloat16=bfloat16).to(args.device)
         self.epochs = args.rd4ad_epochs
 
     def fit(self, batches) -> None:  # as Rd4adEvaluator.fit: its Adam (stepped inside backward) and step
@@ -76,8 +79,7 @@ class Anomalib:
 
     @torch.no_grad()
     def score(self, images):
-        out = self.model(images)
-        return out.pred_score, out.anomaly_map
+        return scored(self.model(images))
 
 
 def ours(state, args) -> Ours:

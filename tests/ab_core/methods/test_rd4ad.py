@@ -143,3 +143,25 @@ def test_rd4ad_nhwc_chunked_maps_and_adam_in_backward_follow_the_plain_nchw_loop
         optimizer.step()
         theirs.append(loss.item())
     assert ours == pytest.approx([sum(theirs) / 2], rel=1e-4)  # differing by 4e-6 here
+
+
+def test_rd4ad_in_bfloat16_trains_in_bf16_yet_its_loss_and_maps_are_float32_and_close_to_float32s():
+    from ab_core.methods.rd4ad import train_step
+
+    images = (batches(1, 4, 64)[0].images.float() / 255 - 0.45) / 0.22
+    runs = {}
+    for precision in ("float32", "bfloat16"):
+        torch.manual_seed(0)
+        evaluator = build(Rd4adParams(epochs=1, precision=precision), make_ctx(64))
+        model = evaluator.model.train()
+        teacher, student = model(images)
+        loss = train_step(model, images)  # Adam steps inside backward
+        model.eval()
+        runs[precision] = (teacher[0].dtype, student[0].dtype, loss, model.anomaly_maps(images))
+    assert runs["float32"][:2] == (torch.float32, torch.float32)
+    assert runs["bfloat16"][:2] == (torch.bfloat16, torch.bfloat16)  # the convolutions ran in bf16
+    _, _, loss32, maps32 = runs["float32"]
+    _, _, loss16, maps16 = runs["bfloat16"]
+    assert maps16.dtype == torch.float32
+    assert loss16 == pytest.approx(loss32, rel=0.02)  # bf16 keeps ~3 significant digits
+    assert torch.corrcoef(torch.stack([maps32.flatten(), maps16.flatten()]))[0, 1] > 0.9
