@@ -36,7 +36,11 @@ def test_a_pretraining_then_a_padim_evaluation_from_that_job_run_on_ray(
     assert state_events(events) == [(0, "queued"), (1, "running"), (1, "succeeded")]
     with service.http as http:
         names = {a["name"] for a in http.get(f"/v1/jobs/{simclr}/artifacts").json()}
-    assert "backbone.pt" in names
+        history = http.get(f"/v1/jobs/{simclr}/metrics").json()
+    assert {"backbone.pt", "curves.png", "metrics.csv"} <= names
+    assert [row["step"] for row in history["rows"]] == [1, 2] and "loss" in history["columns"]
+    assert (checkpoint / "curves.png").stat().st_size > 0
+    assert (checkpoint / "metrics.csv").read_text().splitlines()[0].startswith("step,epoch,loss,lr")
 
     assert abs_main(["watch", padim_id, *flags]) == 0
     out = capsys.readouterr().out
