@@ -218,13 +218,21 @@ def read_spec(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ClientError(f"spec file {str(path)!r} does not exist")
     try:
-        with path.open() as stream:  # a file stream: YAML's error marks name the file
-            raw = yaml.safe_load(stream)
+        raw = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as error:
+        where, started = _place(error.problem_mark), _place(error.context_mark)
+        context = f" ({error.context}{' at ' + started if started else ''})" if error.context else ""
+        raise ClientError(f"{path}{', ' + where if where else ''}: not valid YAML or JSON: {error.problem}"
+                          f"{context}") from None  # fmt: skip
     except yaml.YAMLError as error:
         raise ClientError(f"{path}: not valid YAML or JSON: {error}") from None
     if not isinstance(raw, dict):
         raise ClientError(f"{path}: a spec is a mapping, got {type(raw).__name__}")
     return raw
+
+
+def _place(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
 def absolute_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:

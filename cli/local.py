@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli import data_check
+from cli import console, data_check, method_params, spec_check
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -47,7 +47,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     schema.set_defaults(handler=print_schema)
     check = spec.add_parser("check", help="validate a spec file and print it normalised")
     check.add_argument("spec", type=Path)
-    check.set_defaults(handler=check_spec)
+    check.set_defaults(handler=spec_check.check_spec)
 
 
 def run_spec(args: argparse.Namespace) -> int:
@@ -93,12 +93,14 @@ def list_methods(args: argparse.Namespace) -> int:
         print(json.dumps(schemas, indent=2))
         return 0
     for name, entry in table.items():
-        print(f"{name}  ({entry.role})  {entry.summary}")
+        grid = console.table("parameter", "type", "accepts", "default", "description")
         for field, info in entry.params.model_fields.items():
-            if field == "method":
-                continue
-            hint = f"  {info.description}" if info.description else ""
-            print(f"    {field} = {info.default!r}{hint}")
+            if field != "method":
+                grid.add_row(field, method_params.type_name(info.annotation), method_params.accepts(info),
+                             method_params.default(info), info.description or "")  # fmt: skip
+        print(f"{name}  ({entry.role})  {entry.summary}")
+        console.show(grid)
+        print()
     return 0
 
 
@@ -137,12 +139,4 @@ def print_schema(args: argparse.Namespace) -> int:
     from ab_core.specs import json_schema
 
     print(json.dumps(json_schema(), indent=2))
-    return 0
-
-
-def check_spec(args: argparse.Namespace) -> int:
-    from ab_core.sweeps import load_submitted
-
-    spec = load_submitted(args.spec)
-    print(json.dumps({"spec_hash": spec.spec_hash(), "spec": spec.model_dump(mode="json")}, indent=2))
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from cli import client, dashboard, embedded, local, plot, results, service, sweep
@@ -21,13 +23,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except AbError as error:
         print(f"abs: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("abs: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `abs jobs | head -1`: the reader left; end quietly, as `yes | head` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left for exit's flush
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":
