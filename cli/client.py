@@ -125,11 +125,12 @@ def follow_logs(api: Client, job_id: str, attempt: int | None = None) -> None:
 
 
 def _log_or_none(api: Client, job_id: str, attempt: int) -> str | None:
-    """None while Ray does not know the attempt's job yet (it is being submitted)."""
+    """None while Ray does not know the attempt's job yet (it is being submitted) or does not answer (the
+    next poll asks again; the job's state still ends the loop)."""
     try:
         return str(api.logs(job_id, attempt)["logs"])
     except ClientError as error:
-        if error.status == 404:
+        if error.status in (404, 503):
             return None
         raise
 
