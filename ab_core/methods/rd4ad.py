@@ -75,7 +75,7 @@ class ReverseDistillation(nn.Module):
 
     def __init__(self, teacher: ResNetBackbone, blur_sigma: float, bfloat16: bool = False):
         super().__init__()
-        self.bfloat16 = bfloat16
+        self.autocast_bf16 = bfloat16  # (not `bfloat16`: nn.Module.bfloat16() casts the weights)
         self.teacher = channels_last(teacher.requires_grad_(False).eval())
         self.bottleneck = OneClassBottleneck.for_arch(teacher.arch).to(memory_format=torch.channels_last)
         self.decoder = MirroredDecoder(teacher.arch).to(memory_format=torch.channels_last)
@@ -91,7 +91,7 @@ class ReverseDistillation(nn.Module):
 
     def forward(self, images: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Normalised images (B, 3, H, W) -> (teacher maps, student maps), layers 1-3 (bf16 when set)."""
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.bfloat16):
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16):
             with torch.no_grad():
                 features = self.teacher.features(to_nhwc(images), TEACHER_LAYERS)
             teacher = [features[name] for name in TEACHER_LAYERS]
