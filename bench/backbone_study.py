@@ -37,6 +37,7 @@ EVALUATORS = ("padim", "rd4ad")
 FULL = {"steps": 300, "size": 128, "batch_size": 16, "rd4ad_epochs": 10, "padim_features": 100}
 QUICK = {"steps": 2, "size": 64, "batch_size": 4, "rd4ad_epochs": 1, "padim_features": 50}
 QUICK_PRETRAINERS = ["cdo", "simclr"]
+QUICK_COUNTS = {"train": 8, "test_good": 4, "test_per_defect": 2}
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _data(plan: Plan, categories: list[str] | None = None) -> dict[str, Any]:
 def pretrain_spec(plan: Plan, method: str) -> dict[str, Any]:
     """`method` with its defaults on every photo's normal train crops, on resnet18 when it accepts it."""
     entry = registry.get(method)
-    arch = "resnet18" if entry.arch_problem("resnet18") is None or not entry.archs else entry.archs[0]
+    arch = "resnet18" if entry.archs is None or "resnet18" in entry.archs else entry.archs[0]
     return {"kind": "pretrain", "name": f"study-{method}", "method": {"method": method}, "data": _data(plan),
             "backbone": {"arch": arch}, "schedule": {"steps": plan.steps}, "seed": plan.seed}  # fmt: skip
 
@@ -180,7 +181,7 @@ def _plan(args: argparse.Namespace, root: Path) -> Plan:
     return Plan(**{**plan.__dict__, "pretrainers": runnable, "skipped": skipped})
 
 
-def _report(args: argparse.Namespace, plan: Plan, study: dict[str, Any]) -> None:
+def _report(args: argparse.Namespace, plan: Plan, counts: dict[str, int], study: dict[str, Any]) -> None:
     for figure in study["figures"]:
         print(json.dumps({"bench": "backbone_study", "quick": args.quick, "steps": plan.steps,
                           "size": plan.size, "seed": plan.seed, **figure}), flush=True)  # fmt: skip
@@ -191,7 +192,7 @@ def _report(args: argparse.Namespace, plan: Plan, study: dict[str, Any]) -> None
         setup = {"command": " ".join(["python bench/backbone_study.py", *sys.argv[1:]]), "quick": args.quick,
                  "steps": plan.steps, "size": plan.size, "batch_size": plan.batch_size, "seed": plan.seed,
                  "tuned": plan.tuned, "held_out": plan.held_out, "rd4ad_epochs": plan.rd4ad_epochs,
-                 "skipped": plan.skipped, "sweep": args.sweep}  # fmt: skip
+                 "skipped": plan.skipped, "sweep": args.sweep, "counts": counts}  # fmt: skip
         study_report.write_section(args.out, study_report.section(setup, study["figures"], study["table"],
                                                                   study["sweep"]))  # fmt: skip
 
@@ -215,14 +216,14 @@ def main() -> int:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="abstudy-"))
     plan = _plan(args, work / "photos")
-    counts = {"train": 8, "test_good": 4, "test_per_defect": 2} if args.quick else {}
-    photo_textures.build(plan.root, seed=plan.seed, size=plan.size, photos=plan.categories, **counts)
+    built = photo_textures.build(plan.root, seed=plan.seed, size=plan.size, photos=plan.categories,
+                                 **(QUICK_COUNTS if args.quick else {}))  # fmt: skip
     print(json.dumps({"bench": "backbone_study", "pretrainers": plan.pretrainers, "skipped": plan.skipped,
                       "tuned": plan.tuned, "held_out": plan.held_out, "root": str(plan.root)}),
           flush=True)  # fmt: skip
     if args.url:
         with Client(args.url, args.token) as client:
-            _report(args, plan, run_study(client, plan, args.sweep, args.timeout))
+            _report(args, plan, built["counts"], run_study(client, plan, args.sweep, args.timeout))
         return 0
     sys.path.insert(0, str(Path(__file__).parent))
     from embedded_service import embedded_service
@@ -230,7 +231,7 @@ def main() -> int:
     with embedded_service(work, dispatch_poll_seconds=0.5) as embedded:
         token = embedded.http.headers["Authorization"].removeprefix("Bearer ")
         with Client(str(embedded.http.base_url), token) as client:
-            _report(args, plan, run_study(client, plan, args.sweep, args.timeout))
+            _report(args, plan, built["counts"], run_study(client, plan, args.sweep, args.timeout))
     return 0
 
 
