@@ -68,7 +68,7 @@ def test_a_three_trial_pipeline_sweep_over_temperature_posts_its_trials_and_the_
     assert Path(result["best"]["checkpoint"], "backbone.pt").is_file()
     with service.http as http:
         names = {a["name"] for a in http.get(f"/v1/jobs/{sweep_id}/artifacts").json()}
-    assert "best/backbone.pt" in names
+    assert {"best/backbone.pt", "best/curves.png", "trials.png"} <= names
 
 
 def test_asha_stops_a_clearly_worse_trial_early(service: Service, dispatcher, synth_root: Path):
