@@ -18,7 +18,9 @@ import argparse
 import json
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +135,22 @@ def leaderboard(client: Client, plan: Plan, evaluations: list[str]) -> tuple[lis
     return rows, table
 
 
-def sweep_spec(plan: Plan, path: str, values: list[float]) -> dict[str, Any]:
+def parse_sweep(text: str) -> tuple[str, list[float | str]]:
+    """'cdo.gamma=1,2,3' -> ('cdo.gamma', [1.0, 2.0, 3.0]); values that are no number stay text."""
+    path, _, listed = text.partition("=")
+    if "." not in path or not listed:
+        raise SystemExit(f"--sweep {text!r}: give METHOD.PARAM=V1,V2,..., e.g. cdo.gamma=1,2,3,5")
+
+    def value(item: str) -> float | str:
+        try:
+            return float(item)
+        except ValueError:
+            return item
+
+    return path, [value(item) for item in listed.split(",")]
+
+
+def sweep_spec(plan: Plan, path: str, values: list[float | str]) -> dict[str, Any]:
     """pretrain (`path` = method.param, e.g. cdo.gamma) -> PaDiM on the tuned photos, over `values`."""
     method, param = path.split(".", 1)
     trial = pretrain_spec(plan, method)
@@ -156,14 +173,12 @@ def sweep_figures(client: Client, sweep_id: str, param: str) -> list[dict[str, A
 def run_study(client: Client, plan: Plan, sweep: str | None, timeout: float | None) -> dict[str, Any]:
     """Submit, wait, read back: the figures (and the sweep's), the `abs results` table."""
     evaluations = submit_study(client, plan)
-    sweep_id = None
-    if sweep:
-        path, values = sweep.split("=", 1)
-        sweep_id = client.submit(sweep_spec(plan, path, [float(v) for v in values.split(",")]))["id"]
+    path, values = parse_sweep(sweep) if sweep else ("", [])
+    sweep_id = client.submit(sweep_spec(plan, path, values))["id"] if sweep else None
     wait_all(client, evaluations + ([sweep_id] if sweep_id else []), timeout)
     rows, table = leaderboard(client, plan, evaluations)
     figures = study_report.figures(rows, plan.tuned, plan.held_out)
-    swept = sweep_figures(client, sweep_id, sweep.split("=")[0].split(".", 1)[1]) if sweep_id else None
+    swept = sweep_figures(client, sweep_id, path.split(".", 1)[1]) if sweep_id else None
     return {"figures": figures, "table": table, "sweep": swept}
 
 
@@ -178,7 +193,7 @@ def _plan(args: argparse.Namespace, root: Path) -> Plan:
     tuned = [p for p in photos if p != held_out]
     plan = Plan(root, tuned, held_out, chosen, seed=args.seed, **budget)
     runnable, skipped = runnable_pretrainers(plan)
-    return Plan(**{**plan.__dict__, "pretrainers": runnable, "skipped": skipped})
+    return replace(plan, pretrainers=runnable, skipped=skipped)
 
 
 def _report(args: argparse.Namespace, plan: Plan, counts: dict[str, int], study: dict[str, Any]) -> None:
@@ -221,18 +236,25 @@ def main() -> int:
     print(json.dumps({"bench": "backbone_study", "pretrainers": plan.pretrainers, "skipped": plan.skipped,
                       "tuned": plan.tuned, "held_out": plan.held_out, "root": str(plan.root)}),
           flush=True)  # fmt: skip
+    with _client(args, work) as client:
+        _report(args, plan, built["counts"], run_study(client, plan, args.sweep, args.timeout))
+    return 0
+
+
+@contextmanager
+def _client(args: argparse.Namespace, work: Path) -> Iterator[Client]:
+    """A client of the service at --url, or of an embedded one started under `work` (stopped after)."""
     if args.url:
         with Client(args.url, args.token) as client:
-            _report(args, plan, built["counts"], run_study(client, plan, args.sweep, args.timeout))
-        return 0
+            yield client
+        return
     sys.path.insert(0, str(Path(__file__).parent))
     from embedded_service import embedded_service
 
     with embedded_service(work, dispatch_poll_seconds=0.5) as embedded:
         token = embedded.http.headers["Authorization"].removeprefix("Bearer ")
         with Client(str(embedded.http.base_url), token) as client:
-            _report(args, plan, built["counts"], run_study(client, plan, args.sweep, args.timeout))
-    return 0
+            yield client
 
 
 if __name__ == "__main__":
