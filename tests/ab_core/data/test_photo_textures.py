@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,15 @@ def test_unknown_photos_and_tiny_sizes_are_refused_by_name(tmp_path: Path) -> No
         photo_textures.build(tmp_path, photos=("moon",))
     with pytest.raises(DataError, match="size 16"):
         photo_textures.build(tmp_path, size=16)
+
+
+def test_abs_data_photos_writes_every_photo_and_prints_the_summary(tmp_path: Path, capsys) -> None:
+    from cli.main import main
+
+    assert main(["data", "photos", str(tmp_path), "--size", "32", "--seed", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["categories"] == list(photo_textures.PHOTOS) and summary["seed"] == 1
+    for name in photo_textures.PHOTOS:
+        train = list((tmp_path / name / "train" / "good").glob("*.png"))
+        assert len(train) == summary["counts"]["train_good"]
+        assert Image.open(tmp_path / name / "test" / "patch" / "000.png").size == (32, 32)
