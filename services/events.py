@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -12,6 +13,30 @@ from services.models import Job, JobEvent
 from services.records import EventRecord
 
 EVENT_KINDS_FROM_WORKERS = ("progress", "log", "checkpoint")
+
+
+class _Event(Protocol):
+    seq: int
+    data: dict[str, Any]
+
+
+E = TypeVar("E", bound=_Event)
+
+
+def step_of(event: _Event) -> int | None:
+    """The training step a progress event reports, or None (an evaluation's per-category report)."""
+    step = event.data.get("step")
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def latest_per_step(progress: Iterable[E]) -> list[E]:
+    """Progress events in order, one per step: where a later attempt reported a step again (a resumed job
+    reports from its last checkpoint), its event takes the earlier one's place. Events with no step stay."""
+    by_step: dict[object, E] = {}
+    for event in progress:
+        step = step_of(event)
+        by_step[("seq", event.seq) if step is None else step] = event
+    return list(by_step.values())
 
 
 def append_event(session: Session, job_id: str, attempt: int, kind: str, data: dict[str, Any]) -> EventRecord:

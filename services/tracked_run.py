@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.errors import NotFoundError
+from services.events import latest_per_step, step_of
 from services.models import Artifact, Job, JobEvent
 from services.records import JobRecord
 from services.results import PROBE_METRICS
@@ -115,14 +116,13 @@ def metric_history(progress: Any) -> list[MetricPoint]:
     """Each progress report's numbers at its step; a later attempt's report of a step replaces an earlier's
     (a resumed job reports again from its last checkpoint). Reports with no step (an evaluation's
     per-category results) are left to `final_metrics`."""
-    points: dict[tuple[str, int], MetricPoint] = {}
-    for event in progress:
-        step = event.data.get("step")
-        if not isinstance(step, int) or isinstance(step, bool):
-            continue
-        for key, value in numbers(event.data.get("metrics")).items():
-            points[key, step] = MetricPoint(key, value, millis(event.created_at), step)
-    return sorted(points.values(), key=lambda point: (point.key, point.step))
+    points = [
+        MetricPoint(key, value, millis(event.created_at), step)
+        for event in latest_per_step(progress)
+        if (step := step_of(event)) is not None
+        for key, value in numbers(event.data.get("metrics")).items()
+    ]
+    return sorted(points, key=lambda point: (point.key, point.step))
 
 
 def final_metrics(result: dict[str, Any]) -> dict[str, float]:

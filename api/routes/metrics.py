@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from ab_core.plots.history import Row, columns, metric_row, to_csv
 from api.deps import JobIdPath, PlaneDep, PrincipalDep
 from api.schemas import MAX_PAGE_SIZE, ErrorRead
+from services.events import latest_per_step
 from services.plane import ControlPlane
 from services.records import Principal
 
@@ -51,14 +52,13 @@ def metric_history(
 
 def history(plane: ControlPlane, principal: Principal, job_id: str) -> list[Row]:
     """The job's progress events as metric rows, one per step (the latest attempt's), oldest first."""
-    rows: dict[object, Row] = {}
-    after = 0
+    progress, after = [], 0
     while True:
         page = plane.jobs.events(principal, job_id, after, MAX_PAGE_SIZE)  # 404 for a job you cannot see
-        for event in (e for e in page.items if e.kind == "progress"):
-            shape = {key: event.data.get(key) for key in ("step", "epoch")}
-            row = metric_row(shape | (event.data.get("metrics") or {}))
-            rows[row.get("step", ("seq", event.seq))] = row
+        progress += [event for event in page.items if event.kind == "progress"]
         if page.next_cursor is None:
-            return list(rows.values())
+            break
         after = int(page.next_cursor)
+    shape = ("step", "epoch")
+    return [metric_row({key: event.data.get(key) for key in shape} | (event.data.get("metrics") or {}))
+            for event in latest_per_step(progress)]
