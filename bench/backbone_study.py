@@ -165,8 +165,8 @@ def sweep_figures(client: Client, sweep_id: str, param: str) -> list[dict[str, A
     for trial in client.jobs(parent=sweep_id, limit=200):
         children = [job for job in client.jobs(parent=trial["id"]) if job["state"] == "succeeded"]
         mean = children[0]["result"]["mean"] if children else {}
-        out.append({"value": trial["params"][f"method.{param}"], "trial": trial["id"],
-                    **{m: mean.get(m) for m in study_report.METRICS}})  # fmt: skip
+        figures = {m: round(v, 4) if isinstance(v := mean.get(m), float) else v for m in study_report.METRICS}
+        out.append({"value": trial["params"][f"method.{param}"], "trial": trial["id"], **figures})
     return sorted(out, key=lambda f: -(f["image_auroc"] or 0.0))
 
 
