@@ -21,10 +21,11 @@ import threading
 import time
 from datetime import timedelta
 
+from ab_core.sweeps import method_name
 from services.db import utcnow
 from services.errors import ConflictError, NotFoundError
 from services.pipelines import gate
-from services.placement import Demand, Waiting, committed, place
+from services.placement import Demand, Waiting, place, room
 from services.plane import ControlPlane
 from services.ray_jobs import RayJobInfo, RayJobs, RayUnavailableError
 from services.records import Claim, JobRecord, Principal
@@ -47,7 +48,7 @@ def ray_job_metadata(job: JobRecord, attempt: int, api_url: str) -> dict[str, st
     """What the Ray dashboard shows of the service's job: `job_name` in its Jobs list (the spec's name, else
     method and kind), the rest on the job's page."""
     spec = job.spec
-    method = str((spec.get("method") or spec.get("trial", {}).get("method") or {}).get("method", "-"))
+    method = method_name(spec) or "-"
     return {
         "job_name": spec.get("name") or f"{method} {job.kind}",
         "ab_job_id": job.id,
@@ -116,12 +117,7 @@ class Dispatcher:
         except RayUnavailableError as error:
             log.warning("not dispatching: %s", error)
             return []
-        total = Demand(cluster.total.get("CPU", 0.0), cluster.total.get("GPU", 0.0))
-        ours = committed(self.plane.queue.running())
-        free = Demand(  # Ray's usage lags a few seconds behind; our own bookkeeping lags behind nothing
-            min(total.cpus - ours.cpus, cluster.available("CPU")),
-            min(total.gpus - ours.gpus, cluster.available("GPU")),
-        )
+        total, free = room(cluster, self.plane.queue.running())
         waiting = [Waiting(job.id, Demand.of_spec(job.spec), job.created_at) for job in queued]
         reserve_after = timedelta(seconds=self.plane.settings.reserve_after_seconds)
         placement = place(waiting, free, total, utcnow(), reserve_after)

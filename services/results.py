@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ab_core import registry
 from ab_core.evaluation.table import TABLE_METRICS
+from ab_core.sweeps import method_name
 from services.db import Database
 from services.errors import InvalidInputError
 from services.models import Job
@@ -255,7 +256,7 @@ def _sweep_backbone(sweep: Row[Any], arch: str, jobs: _Jobs) -> BackboneRecord:
         trial = jobs.by_checkpoint.get(_path(best_path))
     if trial is not None:
         return _job_backbone(trial, arch, sweep.id)
-    method = ((sweep.spec.get("trial") or {}).get("method") or {}).get("method")
+    method = method_name(sweep.spec)
     return BackboneRecord("job", arch, job_id=best_id or sweep.id, method=method, sweep_id=sweep.id)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ab_core.sweeps import method_name
 from services.errors import NotFoundError
 from services.events import latest_per_step, step_of
 from services.models import Artifact, Job, JobEvent
@@ -80,7 +81,7 @@ def read_run(session: Session, job: JobRecord) -> TrackedRun:
 def run_name(job: JobRecord) -> str:
     """The spec's name; else its method and a trial's sampled values, or the job id."""
     spec = job.spec
-    method = (spec.get("method") or (spec.get("trial") or {}).get("method") or {}).get("method", job.kind)
+    method = method_name(spec) or job.kind
     if spec.get("name"):
         return str(spec["name"])
     if job.params:

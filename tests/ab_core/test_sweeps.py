@@ -107,3 +107,12 @@ def test_optuna_samples_and_takes_no_grid():
     assert parse_submitted(sweep(search="optuna", num_samples=8)).total_trials() == 8
     (problem,) = problems(sweep(search="optuna", space={"method.gamma": {"grid": [1.0, 2.0]}}))
     assert problem == "space.method.gamma: search 'optuna' samples every domain; use choice, not grid"
+
+
+def test_method_name_reads_a_job_spec_or_a_sweeps_trial_and_is_none_when_missing():
+    from ab_core.sweeps import method_name
+
+    assert method_name({"method": {"method": "padim"}}) == "padim"
+    assert method_name({"kind": "sweep", "trial": {"method": {"method": "simclr"}}}) == "simclr"
+    assert method_name({"kind": "sweep", "trial": {}}) is None
+    assert method_name({"method": "oops"}) is None
