@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.children import is_child_of_running_parent
+from services.ray_jobs import ClusterResources
 from services.records import JobRecord
 
 
@@ -59,6 +60,16 @@ def committed(running: list[JobRecord]) -> Demand:
     holding = [job for job in running if job.id not in parents
                and (not is_child_of_running_parent(job) or job.parent_id in ids)]  # fmt: skip
     return sum((Demand.of_spec(job.spec) for job in holding), Demand())
+
+
+def room(cluster: ClusterResources, running: list[JobRecord]) -> tuple[Demand, Demand]:
+    """(total, free) of the cluster. Ray's usage lags a few seconds behind; our own bookkeeping of what the
+    running jobs hold lags behind nothing, so the smaller of the two is free."""
+    total = Demand(cluster.total.get("CPU", 0.0), cluster.total.get("GPU", 0.0))
+    ours = committed(running)
+    free = Demand(min(total.cpus - ours.cpus, cluster.available("CPU")),
+                  min(total.gpus - ours.gpus, cluster.available("GPU")))  # fmt: skip
+    return total, free
 
 
 @dataclass(frozen=True)

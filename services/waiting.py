@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from services.db import Database
 from services.models import Job
 from services.pipelines import gate, waits_on
-from services.placement import Demand, committed
+from services.placement import Demand, room
 from services.ray_jobs import ClusterResources, RayJobs, RayUnavailableError
 from services.records import JobRecord
 from services.states import JobState
@@ -56,16 +56,6 @@ class WaitReason:
         if not self.needs.fits_in(self.free):
             return f"needs {self.needs}; {self.free} of {self.total} free; {place}"
         return f"fits ({self.needs} of {self.free} free): starts on the dispatcher's next pass; {place}"
-
-
-def room(cluster: ClusterResources, running: list[JobRecord]) -> tuple[Demand, Demand]:
-    """(total, free) as the dispatcher places: Ray's usage lags a few seconds behind, so what our running
-    jobs hold counts too."""
-    total = Demand(cluster.total.get("CPU", 0.0), cluster.total.get("GPU", 0.0))
-    ours = committed(running)
-    free = Demand(min(total.cpus - ours.cpus, cluster.available("CPU")),
-                  min(total.gpus - ours.gpus, cluster.available("GPU")))  # fmt: skip
-    return total, free
 
 
 def explain(db: Database, jobs: list[JobRecord], cluster: ClusterResources | str) -> dict[str, WaitReason]:
