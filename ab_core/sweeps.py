@@ -260,13 +260,6 @@ SubmittedSpec = Annotated[Union[JobSpec, SweepSpec], Field(discriminator="kind")
 _SUBMITTED: TypeAdapter[JobSpec | SweepSpec] = TypeAdapter(SubmittedSpec)
 
 
-def method_name(raw: dict[str, Any]) -> str | None:
-    """The method a raw job or sweep spec names (a sweep's is its trial's), or None."""
-    method = raw.get("method") or (raw.get("trial") or {}).get("method") or {}
-    name = method.get("method") if isinstance(method, dict) else None
-    return str(name) if name else None
-
-
 def parse_submitted(raw: dict[str, Any]) -> JobSpec | SweepSpec:
     """A job or a sweep, by its `kind`."""
     try:

@@ -13,6 +13,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
+from ab_core.raw_specs import method_name
 from cli.api import TERMINAL, Client
 from cli.console import console, print_json
 
@@ -21,7 +22,7 @@ QUEUED_POLL_SECONDS = 2.0
 
 def method_of(spec: dict[str, Any]) -> str:
     """A job's method; a sweep's is its trial's."""
-    return str((spec.get("method") or spec.get("trial", {}).get("method") or {}).get("method", "-"))
+    return method_name(spec) or "-"
 
 
 def label(job: dict[str, Any]) -> str:

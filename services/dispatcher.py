@@ -21,7 +21,7 @@ import threading
 import time
 from datetime import timedelta
 
-from ab_core.sweeps import method_name
+from ab_core.raw_specs import method_name
 from services.db import utcnow
 from services.errors import ConflictError, NotFoundError
 from services.pipelines import gate

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ab_core import registry
 from ab_core.evaluation.table import TABLE_METRICS
-from ab_core.sweeps import method_name
+from ab_core.raw_specs import method_name
 from services.db import Database
 from services.errors import InvalidInputError
 from services.models import Job

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ab_core.sweeps import method_name
+from ab_core.raw_specs import method_name
 from services.errors import NotFoundError
 from services.events import latest_per_step, step_of
 from services.models import Artifact, Job, JobEvent

@@ -110,7 +110,7 @@ def test_optuna_samples_and_takes_no_grid():
 
 
 def test_method_name_reads_a_job_spec_or_a_sweeps_trial_and_is_none_when_missing():
-    from ab_core.sweeps import method_name
+    from ab_core.raw_specs import method_name
 
     assert method_name({"method": {"method": "padim"}}) == "padim"
     assert method_name({"kind": "sweep", "trial": {"method": {"method": "simclr"}}}) == "simclr"
