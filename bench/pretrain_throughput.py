@@ -8,6 +8,7 @@ One run, alternating rounds, medians. Columns, per method (its params and arch f
   lightly     lightly's SimCLR recipe on the same folder (ImageFolder + SimCLRTransform), if installed
 Prints one JSON line per figure.
 Usage: .venv/bin/python bench/pretrain_throughput.py [--methods simclr cdo] [--steps 12 --rounds 3]
+       [--device cuda] [--size 64 --batch 64 --per-class 128]   (bench/gpu_check.sh runs it on a GPU)
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from ab_core.data.augment import simclr_views
 from ab_core.runner import run
 from ab_core.specs import parse_spec
 
-SIZE, BATCH = 64, 64
+SIZE, BATCH = 64, 64  # defaults; --size / --batch set them for a run
+DEVICE = torch.device("cpu")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -73,6 +75,13 @@ def spec_for(folder: Path, steps: int, method: str = "simclr"):
     )
 
 
+def sync() -> float:
+    """perf_counter once the device has finished its queued work (CUDA runs asynchronously)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+    return time.perf_counter()
+
+
 def step_times(stamps: list[float], warmup: int) -> float:
     """Median seconds per step, skipping the warm-up steps."""
     return statistics.median(b - a for a, b in zip(stamps[warmup:-1], stamps[warmup + 1 :], strict=True))
@@ -86,7 +95,7 @@ def end_to_end(folder: Path, steps: int, out: Path, method: str = "simclr") -> t
         spec_for(folder, steps, method),
         out,
         report=lambda m, checkpoint_dir=None: stamps.append(time.perf_counter()),
-        device="cpu",
+        device=DEVICE,
     )
     first_step = stamps[0] - started
     return BATCH / step_times(stamps, 2), first_step
@@ -96,11 +105,11 @@ def method_floor(folder: Path, steps: int, method: str) -> float:
     """The method's own step on one ready uint8 batch in memory: training_step, backward, step, after_step."""
     spec = spec_for(folder, steps, method)
     torch.manual_seed(0)
-    ctx = BuildContext(spec.backbone, spec.data, 4, torch.device("cpu"), 0)
-    model = registry.get(method).build(spec.method, ctx).train()
+    ctx = BuildContext(spec.backbone, spec.data, 4, DEVICE, 0)
+    model = registry.get(method).build(spec.method, ctx).to(DEVICE).train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     images = torch.randint(0, 255, (BATCH, 3, SIZE, SIZE), dtype=torch.uint8)
-    batch = Batch(images, torch.arange(BATCH) % 4)
+    batch = Batch(images, torch.arange(BATCH) % 4).to(DEVICE)
     stamps = []
     for step in range(steps):
         torch.manual_seed(step)
@@ -109,7 +118,7 @@ def method_floor(folder: Path, steps: int, method: str) -> float:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         model.after_step()
-        stamps.append(time.perf_counter())
+        stamps.append(sync())
     return BATCH / step_times(stamps, 2)
 
 
@@ -117,12 +126,12 @@ def floor(folder: Path, steps: int) -> float:
     """SimCLR's step on ready tensors: simclr_views replaced by two fixed augmented views."""
     spec = spec_for(folder, steps)
     torch.manual_seed(0)
-    ctx = BuildContext(spec.backbone, spec.data, 4, torch.device("cpu"), 0)
-    model = registry.get("simclr").build(spec.method, ctx).train()
+    ctx = BuildContext(spec.backbone, spec.data, 4, DEVICE, 0)
+    model = registry.get("simclr").build(spec.method, ctx).to(DEVICE).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    images = torch.randint(0, 255, (BATCH, 3, SIZE, SIZE), dtype=torch.uint8)
+    images = torch.randint(0, 255, (BATCH, 3, SIZE, SIZE), dtype=torch.uint8, device=DEVICE)
     views = simclr_views(images, spec.data.mean, spec.data.std)
-    batch = Batch(images, torch.zeros(BATCH, dtype=torch.long))
+    batch = Batch(images, torch.zeros(BATCH, dtype=torch.long, device=DEVICE))
     stamps = []
     with mock.patch("ab_core.methods.simclr.simclr_views", lambda *a, **k: views):
         for _ in range(steps):
@@ -130,7 +139,7 @@ def floor(folder: Path, steps: int) -> float:
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            stamps.append(time.perf_counter())
+            stamps.append(sync())
     return BATCH / step_times(stamps, 2)
 
 
@@ -147,19 +156,20 @@ def lightly_recipe(folder: Path, steps: int) -> float | None:
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=BATCH, shuffle=True, drop_last=True, num_workers=2, persistent_workers=True
     )
-    backbone = torchvision.models.resnet18()
+    backbone = torchvision.models.resnet18().to(DEVICE)
     backbone.fc = torch.nn.Identity()
-    head, criterion = SimCLRProjectionHead(512, 512, 128), NTXentLoss(temperature=0.5)
+    head, criterion = SimCLRProjectionHead(512, 512, 128).to(DEVICE), NTXentLoss(temperature=0.5)
     params = list(backbone.parameters()) + list(head.parameters())
     optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
     stamps = []
     while len(stamps) < steps:
         for (x0, x1), _ in loader:
+            x0, x1 = x0.to(DEVICE), x1.to(DEVICE)
             loss = criterion(head(backbone(x0)), head(backbone(x1)))
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            stamps.append(time.perf_counter())
+            stamps.append(sync())
             if len(stamps) == steps:
                 break
     return BATCH / step_times(stamps, 2)
@@ -175,11 +185,17 @@ def figure(common: dict, name: str, value: float | None, **extra) -> None:
 
 
 def main() -> None:
+    global SIZE, BATCH, DEVICE
     parser = argparse.ArgumentParser()
     parser.add_argument("--methods", nargs="*", default=None, help="pretrainers to time; default: all")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    parser.add_argument("--size", type=int, default=SIZE, help="image side in pixels")
+    parser.add_argument("--batch", type=int, default=BATCH, help="images per step")
+    parser.add_argument("--per-class", type=int, default=128, help="PNGs per class (4 classes)")
     args = parser.parse_args()
+    SIZE, BATCH, DEVICE = args.size, args.batch, torch.device(args.device)
     methods = args.methods or pretrainers()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     e2e: dict[str, list[float]] = {m: [] for m in methods}
@@ -187,7 +203,7 @@ def main() -> None:
     firsts: dict[str, list[float]] = {m: [] for m in methods}
     fixed_views, lightly = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = make_png_folder(Path(tmp) / "pngs")
+        folder = make_png_folder(Path(tmp) / "pngs", per_class=args.per_class)
         for r in range(args.rounds):  # each round: every method end to end and at its floor, side by side
             for method in methods:
                 rate, first = end_to_end(folder, args.steps, Path(tmp) / f"{method}{r}", method)
@@ -202,7 +218,8 @@ def main() -> None:
     for method in methods:
         common = {"bench": "pretrain_throughput", "method": method,
                   "arch": spec_for(Path("."), 1, method).backbone.arch, "px": SIZE, "batch": BATCH,
-                  "threads": torch.get_num_threads(), "rounds": args.rounds, "steps": args.steps}
+                  "device": DEVICE.type, "threads": torch.get_num_threads(), "rounds": args.rounds,
+                  "steps": args.steps}
         med_e2e, med_floor = statistics.median(e2e[method]), statistics.median(floors[method])
         figure(common, "end_to_end_images_per_s", med_e2e)
         figure(common, "floor_images_per_s", med_floor)
@@ -214,7 +231,8 @@ def main() -> None:
         figure(common, "fixed_views_floor_images_per_s", statistics.median(fixed_views))
         if lightly:
             figure(common, "lightly_images_per_s", statistics.median(lightly))
-            figure(common, "end_to_end_over_lightly", med_e2e / statistics.median(lightly))
+            figure(common, "end_to_end_over_lightly", med_e2e / statistics.median(lightly), target=">= 1.0",
+                   per_round=[round(a / b, 4) for a, b in zip(e2e[method], lightly, strict=True)])
         else:
             figure(common, "lightly_images_per_s", None, note="lightly not installed")
 
