@@ -33,3 +33,19 @@ def test_simclr_saves_the_projection_head_and_exports_the_plain_backbone():
 def test_simclr_temperature_out_of_range_names_the_field(temperature):
     with pytest.raises(ValidationError, match="temperature"):
         SimCLRParams(temperature=temperature)
+
+
+def test_simclr_forwards_each_view_in_its_own_pass_and_scores_them_with_nt_xent(monkeypatch):
+    torch.manual_seed(0)
+    model = build(SimCLRParams(), make_ctx())
+    batch = make_batch()
+    view0, view1 = torch.randn(2, *batch.images.shape)
+    monkeypatch.setattr("ab_core.methods.simclr.simclr_views", lambda *args, **kwargs: (view0, view1))
+    passes: list[int] = []
+    model.backbone.register_forward_hook(lambda module, inputs, output: passes.append(inputs[0].shape[0]))
+    loss = model.training_step(batch)
+    assert passes == [len(batch.images)] * 2  # one pass per view: BatchNorm statistics per view
+    with torch.no_grad():  # train mode: each pass normalises with its own batch statistics again
+        z0, z1 = (model.projection(model.backbone(view)) for view in (view0, view1))
+        expected = model.loss(z0, z1)
+    assert torch.allclose(loss, expected, atol=1e-6)
