@@ -19,10 +19,8 @@ from cli.api import DEFAULT_URL, TERMINAL, Client, ClientError, absolute_paths
 from cli.console import print_json, show, table
 from cli.watch import method_of, timestamp, watch
 
-__all__ = ["Api", "ClientError", "TERMINAL", "absolute_paths", "api_command", "method_of", "watch"]
+__all__ = ["ClientError", "TERMINAL", "absolute_paths", "api_command", "method_of", "watch"]
 
-Api = Client  # the name cli.results and cli.sweep import
-_print = print_json
 LOG_POLL_SECONDS = 2.0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli.client import Api, ClientError, api_command
+from cli.client import ClientError, _api, api_command
 from cli.watch import label
 
 
@@ -19,7 +19,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def plot_jobs(args: argparse.Namespace) -> int:
     from ab_core.plots.curves import draw_runs
 
-    api = Api(args.url, args.token)
+    api = _api(args)
     runs, reported = {}, set()
     for job_id in args.job_ids:
         history = api.call("GET", f"/v1/jobs/{job_id}/metrics")

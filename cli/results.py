@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.client import _api, _print, api_command
+from cli.client import _api, api_command
+from cli.console import print_json
 
 METRIC_COLUMNS = ("image_auroc", "pixel_auroc", "aupro", "image_f1_max", "pixel_f1_max", "top1", "top5")
 RANKED_BY_DEFAULT = ("image_auroc", "top1")  # what the API sorts by without `sort`: anomaly, probe rows
@@ -33,7 +34,7 @@ def show_results(args: argparse.Namespace) -> int:
     api = _api(args)
     page = api.call("GET", "/v1/results", params=params)
     if args.json:
-        _print(page)
+        print_json(page)
     else:
         print(render(page, defaults(api.call("GET", "/v1/methods"))), end="")
     if args.plot:

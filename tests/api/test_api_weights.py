@@ -23,11 +23,13 @@ def checkpoint_dir(path: Path) -> Path:
     return path
 
 
-def refusal(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> str:
+def refusal(
+    client: TestClient, headers: dict[str, str], body: dict[str, Any], field: str = "backbone.weights: "
+) -> str:
     response = client.post("/v1/jobs", json=body, headers=headers)
     assert response.status_code == 422, response.text
     (problem,) = response.json()["problems"]
-    assert problem.startswith("backbone.weights: ")
+    assert problem.startswith(field)
     return str(problem)
 
 
@@ -78,11 +80,7 @@ def regad_body(root: Path, registration: Any) -> dict[str, Any]:
 
 
 def registration_refusal(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> str:
-    response = client.post("/v1/jobs", json=body, headers=headers)
-    assert response.status_code == 422, response.text
-    (problem,) = response.json()["problems"]
-    assert problem.startswith("method.registration")
-    return str(problem)
+    return refusal(client, headers, body, field="method.registration")
 
 
 def test_a_regad_registration_path_is_confined_like_weights(client, tokens, root, settings):
