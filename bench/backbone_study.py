@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from ab_core import registry  # noqa: E402
 from ab_core.data import photo_textures  # noqa: E402
+from ab_core.data.context_patches import grid_extent  # noqa: E402
 from ab_core.errors import SpecError  # noqa: E402
 from ab_core.specs import parse_spec  # noqa: E402
 from bench import study_report  # noqa: E402
@@ -73,8 +74,20 @@ def pretrain_spec(plan: Plan, method: str) -> dict[str, Any]:
     """`method` with its defaults on every photo's normal train crops, on resnet18 when it accepts it."""
     entry = registry.get(method)
     arch = "resnet18" if entry.archs is None or "resnet18" in entry.archs else entry.archs[0]
-    return {"kind": "pretrain", "name": f"study-{method}", "method": {"method": method}, "data": _data(plan),
+    params = {"method": method} | fitted(method, plan.size)
+    return {"kind": "pretrain", "name": f"study-{method}", "method": params, "data": _data(plan),
             "backbone": {"arch": arch}, "schedule": {"steps": plan.steps}, "seed": plan.seed}  # fmt: skip
+
+
+def fitted(method: str, size: int) -> dict[str, int]:
+    """What a method's defaults need changed to fit `size` px: relative_position's 3x3 grid (204 px at its
+    defaults) scaled down in proportion; every other method keeps its defaults."""
+    if method != "relative_position":
+        return {}
+    fields = registry.get(method).params.model_fields
+    default = {name: fields[name].default for name in ("patch_size", "gap", "jitter")}
+    scale = min(1.0, size / grid_extent(default["patch_size"], default["gap"], default["jitter"]))
+    return {name: int(value * scale) for name, value in default.items()}
 
 
 def evaluation_spec(
