@@ -205,6 +205,10 @@ def _plan(args: argparse.Namespace, root: Path) -> Plan:
     photos = args.photos.split(",") if args.photos else default
     tuned = [p for p in photos if p != held_out]
     plan = Plan(root, tuned, held_out, chosen, seed=args.seed, **budget)
+    if args.sweep_only:
+        if not args.sweep:
+            raise SystemExit("--sweep-only needs --sweep METHOD.PARAM=V1,V2,...")
+        return replace(plan, pretrainers=[], random_init=False)
     runnable, skipped = runnable_pretrainers(plan)
     return replace(plan, pretrainers=runnable, skipped=skipped)
 
@@ -235,6 +239,7 @@ def main() -> int:
     parser.add_argument("--photos", help=f"comma-separated, of {', '.join(photo_textures.PHOTOS)} (all)")
     parser.add_argument("--held-out", default="gravel", help="the photo kept out of tuning ('' for none)")
     parser.add_argument("--sweep", help="a pretrain -> PaDiM sweep, e.g. cdo.gamma=1,2,3,5")
+    parser.add_argument("--sweep-only", action="store_true", help="the sweep alone (no pipelines)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 steps, 64 px, 2 pretrainers")
     parser.add_argument("--url", help="a running service (default: an embedded one); --token with it")
     parser.add_argument("--token")
