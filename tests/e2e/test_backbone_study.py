@@ -41,3 +41,14 @@ def test_a_two_step_study_pipeline_reaches_the_leaderboard_with_the_held_out_pho
     text = doc.read_text()
     assert text.startswith("# Research\n\nprose kept\n") and text.count(study_report.BEGIN) == 1
     assert "SMOKE RUN" in text and f"| simclr | padim | {figure['tuned_image_auroc']:.4f} |" in text
+
+
+def test_every_registered_pretrainer_validates_at_the_study_sizes(tmp_path: Path) -> None:
+    """relative_position's default grid (204 px) is scaled to the crop; nothing is left out of the table."""
+    for size in (64, 128):
+        plan = backbone_study.Plan(tmp_path, ["brick"], None, None, steps=2, size=size, batch_size=4,
+                                   rd4ad_epochs=1, padim_features=20)  # fmt: skip
+        runnable, skipped = backbone_study.runnable_pretrainers(plan)
+        assert skipped == {} and "relative_position" in runnable, (size, skipped)
+    assert backbone_study.fitted("relative_position", 128) == {"patch_size": 30, "gap": 15, "jitter": 3}
+    assert backbone_study.fitted("simclr", 128) == {}
