@@ -38,6 +38,9 @@ class StreamingGaussian(nn.Module):
         self.dim, self.positions = dim, positions
         rows, cols = torch.triu_indices(dim, dim)
         self.register_buffer("upper", rows * dim + cols, persistent=False)  # flat (d*d) index of (i <= j)
+        slot = torch.empty(dim, dim, dtype=torch.long)
+        slot[rows, cols] = slot[cols, rows] = torch.arange(len(rows))
+        self.register_buffer("symmetric", slot.flatten(), persistent=False)  # (i, j) -> its triangle slot
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
         self.register_buffer("shift", torch.zeros(positions, dim, dtype=torch.float64))  # (P, d)
         self.register_buffer("sum", torch.zeros(positions, dim, dtype=torch.float64))  # (P, d)
@@ -75,13 +78,9 @@ class StreamingGaussian(nn.Module):
         n = self.count
         if n < 2:
             raise ValueError(f"a covariance needs at least 2 samples, got {int(n)}")
-        triangle = self.outer[positions]  # (p, T)
-        outer = triangle.new_zeros(len(triangle), self.dim * self.dim)
-        outer[:, self.upper] = triangle
-        outer = outer.view(-1, self.dim, self.dim)
-        outer = outer + outer.triu(1).transpose(1, 2)  # mirror the strict upper triangle below
+        outer = self.outer[positions][:, self.symmetric].view(-1, self.dim, self.dim)  # both triangles
         centred = self.sum[positions] / n  # mean of the shifted data, (p, d)
-        return (outer - n * centred.unsqueeze(2) * centred.unsqueeze(1)) / (n - 1)
+        return outer.sub_((centred.unsqueeze(2) * centred.unsqueeze(1)).mul_(n)).div_(n - 1)  # symmetric
 
     def whitening(self, eps: float, dtype: torch.dtype = torch.float32, chunk: int | None = None) -> Tensor:
         """(P, d, d) lower-triangular W = L^-1, where L L^T = covariance + eps I (Cholesky), so that

@@ -18,6 +18,9 @@ def test_streaming_covariance_equals_the_batch_covariance():
         samples = embeddings[:, :, p].double()  # (N, d)
         torch.testing.assert_close(gaussian.covariance()[p], torch.cov(samples.T), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(gaussian.mean()[p], samples.mean(dim=0), atol=1e-5, rtol=1e-5)
+    covariance = gaussian.covariance()
+    assert torch.equal(covariance, covariance.transpose(1, 2))  # both triangles from the one kept
+    torch.testing.assert_close(gaussian.covariance(slice(2, 4)), covariance[2:4], atol=0, rtol=0)
 
 
 def test_streaming_gaussian_keeps_only_sums_whatever_the_number_of_images():
