@@ -21,9 +21,9 @@ def test_the_padim_backbone_recipe_is_there() -> None:
 def test_recipe_validates_and_runs_two_steps_on_the_photo_set(path: Path, tmp_path: Path) -> None:
     raw = read_spec_file(path)
     parse_spec(raw)  # as written
-    root = tmp_path / "photos"
-    build(root, size=32, photos=("brick", "grass"), train=4, test_good=1, test_per_defect=1)
-    raw["data"] |= {"root": str(root), "resize": 32, "crop": 32, "batch_size": 4}
+    root = tmp_path / "photos"  # at the recipe's own size: its params may be fitted to it
+    build(root, size=raw["data"]["crop"], photos=("brick", "grass"), train=4, test_good=1, test_per_defect=1)
+    raw["data"] |= {"root": str(root), "batch_size": 4}
     raw["schedule"] |= {"steps": 2}
     reports: list[dict] = []
     result = run(parse_spec(raw), tmp_path / "run", report=lambda m, checkpoint_dir=None: reports.append(m),
