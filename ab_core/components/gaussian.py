@@ -28,6 +28,7 @@ class StreamingGaussian(nn.Module):
     """
 
     upper: Tensor
+    symmetric: Tensor
     count: Tensor
     shift: Tensor
     sum: Tensor
