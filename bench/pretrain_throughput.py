@@ -95,7 +95,7 @@ def stamp(children: bool = False) -> tuple[float, float]:
     if DEVICE.type == "cuda":
         torch.cuda.synchronize(DEVICE)
     cpu = time.process_time()
-    if children:  # psutil comes with lightly's extra (and Ray), not with torch alone
+    if children:  # psutil is in the bench extra beside lightly, not needed with torch alone
         import psutil
 
         cpu += sum(sum(c.cpu_times()[:2]) for c in psutil.Process().children(recursive=True))
@@ -169,6 +169,7 @@ def floor(folder: Path, steps: int) -> Rate:
 
 def lightly_recipe(folder: Path, steps: int) -> Rate | None:
     try:
+        import psutil  # noqa: F401  (stamp counts the loader processes' CPU through it)
         from lightly.loss import NTXentLoss
         from lightly.models.modules import SimCLRProjectionHead
         from lightly.transforms import SimCLRTransform
@@ -274,7 +275,7 @@ def main() -> None:
             rates(common, "lightly", lightly)
             ratios(common, "end_to_end_over_lightly", e2e[method], lightly, ">= 1.0")
         else:
-            figure(common, "lightly_images_per_s", None, note="lightly not installed")
+            figure(common, "lightly_images_per_s", None, note="lightly or psutil missing (bench extra)")
 
 
 if __name__ == "__main__":
