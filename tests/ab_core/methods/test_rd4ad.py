@@ -130,6 +130,7 @@ def test_rd4ad_nhwc_chunked_maps_and_adam_in_backward_follow_the_plain_nchw_loop
 
     optimizer = torch.optim.Adam(reference.trainable_parameters(), lr=0.005, betas=(0.5, 0.999))
     train, ours, theirs = batches(2, 4), [], []
+    start = [p.detach().clone() for p in reference.trainable_parameters()]
     evaluator.on_epoch = lambda epoch, loss: ours.append(loss)
     evaluator.fit(train)
     assert all(p.grad is None for p in evaluator.model.parameters())  # each consumed by its own step
@@ -142,7 +143,15 @@ def test_rd4ad_nhwc_chunked_maps_and_adam_in_backward_follow_the_plain_nchw_loop
         loss.backward()
         optimizer.step()
         theirs.append(loss.item())
-    assert ours == pytest.approx([sum(theirs) / 2], rel=1e-4)  # differing by 4e-6 here
+    # the epoch's mean loss: 4e-6 apart on an Intel VM, 1.1e-4 on an AMD EPYC one (other oneDNN kernels)
+    assert ours == pytest.approx([sum(theirs) / 2], rel=1e-3)
+    # and the steps themselves: Adam's updates point the same way as torch's for nearly every weight
+    params = evaluator.model.trainable_parameters(), reference.trainable_parameters()
+    moved = [(a.detach() - p0, b.detach() - p0) for a, b, p0 in zip(*params, start, strict=True)]
+    agree = sum(int((a.sign() == b.sign()).sum()) for a, b in moved) / sum(a.numel() for a, _ in moved)
+    assert agree > 0.98 and all(a.abs().max() > 0 for a, _ in moved), agree  # 0.9945 here
+    sizes = [torch.cat([step.abs().flatten() for step in side]).median() for side in zip(*moved, strict=True)]
+    assert float(sizes[0]) == pytest.approx(float(sizes[1]), rel=1e-2)  # the same step lengths: lr, betas
 
 
 def test_rd4ad_in_bfloat16_trains_in_bf16_yet_its_loss_and_maps_are_float32_and_close_to_float32s():
