@@ -9,7 +9,8 @@ examples/<method>.yaml):
   end_to_end  ab_core's loop through the runner on an image_folder of PNGs: decode once (cached uint8),
               the method's batched tensor augmentation, forward, loss, backward, step, reports
   floor       the same module's training_step + backward + step + after_step on one ready batch already in
-              memory (no loader, no loop bookkeeping); for simclr also with its two views fixed
+              memory, the folder's first PNGs (no loader, no loop bookkeeping); for simclr also with its
+              two views fixed
   lightly     lightly's SimCLR recipe on the same folder (ImageFolder + SimCLRTransform), if installed
 Prints one JSON line per figure; the targets are judged on the CPU-second ratios.
 Usage: .venv/bin/python bench/pretrain_throughput.py [--methods simclr cdo] [--steps 16 --rounds 3]
@@ -125,6 +126,14 @@ def end_to_end(folder: Path, steps: int, out: Path, method: str = "simclr") -> t
     return rate(stamps), first_step
 
 
+def folder_images(folder: Path) -> torch.Tensor:
+    """The folder's first BATCH PNGs as uint8 (BATCH, 3, SIZE, SIZE): the floor steps on the same kind of
+    content as end to end (a synthetic defect's cost may depend on it)."""
+    paths = sorted(folder.rglob("*.png"))[:BATCH]
+    arrays = [np.asarray(Image.open(path).convert("RGB")) for path in paths]  # (SIZE, SIZE, 3) each
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
 def method_floor(folder: Path, steps: int, method: str) -> Rate:
     """The method's own step on one ready uint8 batch in memory: training_step, backward, step, after_step."""
     spec = spec_for(folder, steps, method)
@@ -132,8 +141,7 @@ def method_floor(folder: Path, steps: int, method: str) -> Rate:
     ctx = BuildContext(spec.backbone, spec.data, 4, DEVICE, 0)
     model = registry.get(method).build(spec.method, ctx).to(DEVICE).train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-    images = torch.randint(0, 255, (BATCH, 3, SIZE, SIZE), dtype=torch.uint8)
-    batch = Batch(images, torch.arange(BATCH) % 4).to(DEVICE)
+    batch = Batch(folder_images(folder), torch.arange(BATCH) % 4).to(DEVICE)
     stamps: list[tuple[float, float]] = []
     for step in range(steps):
         torch.manual_seed(step)
