@@ -9,8 +9,9 @@ examples/<method>.yaml):
   end_to_end  ab_core's loop through the runner on an image_folder of PNGs: decode once (cached uint8),
               the method's batched tensor augmentation, forward, loss, backward, step, reports
   floor       the same module's training_step + backward + step + after_step on one ready batch already in
-              memory, the folder's first PNGs (no loader, no loop bookkeeping); for simclr also with its
-              two views fixed
+              memory, the folder's first PNGs (no loader, no loop bookkeeping), a second model stepped
+              in lockstep with the runner (one floor step after each of its steps, timed apart); for
+              simclr also with its two views fixed
   lightly     lightly's SimCLR recipe on the same folder (ImageFolder + SimCLRTransform), if installed
 Prints one JSON line per figure; the targets are judged on the CPU-second ratios.
 Usage: .venv/bin/python bench/pretrain_throughput.py [--methods simclr cdo] [--steps 16 --rounds 3]
@@ -24,6 +25,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -90,7 +92,10 @@ class Rate:
     cpu: float
 
 
-def stamp(children: bool = False) -> tuple[float, float]:
+Stamp = tuple[float, float]  # (wall clock, CPU seconds used so far)
+
+
+def stamp(children: bool = False) -> Stamp:
     """(wall clock, CPU seconds used so far) once the device has finished its queued work (CUDA runs
     asynchronously); `children`: also the CPU seconds of this process's live child processes."""
     if DEVICE.type == "cuda":
@@ -103,27 +108,44 @@ def stamp(children: bool = False) -> tuple[float, float]:
     return time.perf_counter(), cpu
 
 
-def rate(stamps: list[tuple[float, float]], warmup: int = 2) -> Rate:
-    """The rates from one stamp per step, skipping the warm-up steps and the last one (the runner
-    writes its final checkpoint inside it)."""
-    steady = stamps[warmup:-1]
-    walls = [b[0] - a[0] for a, b in zip(steady, steady[1:], strict=False)]
-    cpu_per_step = (steady[-1][1] - steady[0][1]) / (len(steady) - 1)
-    return Rate(BATCH / statistics.median(walls), BATCH / cpu_per_step)
+def between(start: Stamp, end: Stamp) -> Stamp:
+    """The (wall, CPU) seconds from one stamp to a later one."""
+    return end[0] - start[0], end[1] - start[1]
 
 
-def end_to_end(folder: Path, steps: int, out: Path, method: str = "simclr") -> tuple[Rate, float]:
-    """(the steady-state rates, seconds to open and decode the folder once)."""
-    stamps: list[tuple[float, float]] = []
-    started = time.perf_counter()
-    run(
-        spec_for(folder, steps, method),
-        out,
-        report=lambda m, checkpoint_dir=None: stamps.append(stamp()),
-        device=DEVICE,
-    )
-    first_step = stamps[0][0] - started
-    return rate(stamps), first_step
+def rate(steps: list[Stamp], warmup: int = 2) -> Rate:
+    """The rates from each step's (wall, CPU) seconds, skipping the warm-up steps and the last one (the
+    runner writes its final checkpoint inside it)."""
+    steady = steps[warmup:-1]
+    cpu_per_step = sum(cpu for _, cpu in steady) / len(steady)
+    return Rate(BATCH / statistics.median(wall for wall, _ in steady), BATCH / cpu_per_step)
+
+
+def lap_times(stamps: list[Stamp]) -> list[Stamp]:
+    """Stamps taken before the first step and after each -> each step's (wall, CPU) seconds."""
+    return [between(a, b) for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def lockstep(folder: Path, steps: int, out: Path, method: str) -> tuple[Rate, Rate, float]:
+    """End to end and the floor, one step each in turn: the runner's report after each of its steps runs
+    one floor step, so both see the same machine at the same moments (a busy neighbour, a clock change)
+    and their ratio holds where two runs minutes apart scatter by +-10 %. Each side is timed alone, the
+    floor's step subtracted from the runner's. Returns (end to end, floor, seconds to the runner's
+    first report: opening and decoding the folder, building, the first step)."""
+    floor_step = method_floor(folder, method)
+    e2e: list[Stamp] = []
+    floors: list[Stamp] = []
+    last = [stamp()]  # when the previous floor step ended (or the run started)
+
+    def report(metrics: dict, checkpoint_dir: str | None = None) -> None:
+        runner_done = stamp()
+        e2e.append(between(last[0], runner_done))
+        floor_step(len(e2e))
+        last[0] = stamp()
+        floors.append(between(runner_done, last[0]))
+
+    run(spec_for(folder, steps, method), out, report=report, device=DEVICE)
+    return rate(e2e), rate(floors), e2e[0][0]
 
 
 def folder_images(folder: Path) -> torch.Tensor:
@@ -134,27 +156,30 @@ def folder_images(folder: Path) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
-def method_floor(folder: Path, steps: int, method: str) -> Rate:
-    """The method's own step on one ready uint8 batch in memory: training_step, backward, step, after_step."""
-    spec = spec_for(folder, steps, method)
+def method_floor(folder: Path, method: str) -> Callable[[int], None]:
+    """One step of the method on one ready uint8 batch in memory: training_step, backward, step (the
+    runner's SGD: momentum, weight decay), after_step; a function of the step number."""
+    spec = spec_for(folder, 1, method)
     torch.manual_seed(0)
     ctx = BuildContext(spec.backbone, spec.data, 4, DEVICE, 0)
     model = registry.get(method).build(spec.method, ctx).to(DEVICE).train()
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = spec.optim
+    optimizer = torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
     batch = Batch(folder_images(folder), torch.arange(BATCH) % 4).to(DEVICE)
-    stamps: list[tuple[float, float]] = []
-    for step in range(steps):
-        torch.manual_seed(step)
+
+    def step(number: int) -> None:
+        torch.manual_seed(number)
         loss = model(batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         model.after_step()
-        stamps.append(stamp())
-    return rate(stamps)
+
+    return step
 
 
-def floor(folder: Path, steps: int) -> Rate:
+def fixed_views_floor(folder: Path, steps: int) -> Rate:
     """SimCLR's step on ready tensors: simclr_views replaced by two fixed augmented views."""
     spec = spec_for(folder, steps)
     torch.manual_seed(0)
@@ -164,7 +189,7 @@ def floor(folder: Path, steps: int) -> Rate:
     images = torch.randint(0, 255, (BATCH, 3, SIZE, SIZE), dtype=torch.uint8, device=DEVICE)
     views = simclr_views(images, spec.data.mean, spec.data.std)
     batch = Batch(images, torch.zeros(BATCH, dtype=torch.long, device=DEVICE))
-    stamps: list[tuple[float, float]] = []
+    stamps = [stamp()]
     with mock.patch("ab_core.methods.simclr.simclr_views", lambda *a, **k: views):
         for _ in range(steps):
             loss = model(batch)
@@ -172,7 +197,7 @@ def floor(folder: Path, steps: int) -> Rate:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             stamps.append(stamp())
-    return rate(stamps)
+    return rate(lap_times(stamps))
 
 
 def lightly_recipe(folder: Path, steps: int) -> Rate | None:
@@ -194,8 +219,8 @@ def lightly_recipe(folder: Path, steps: int) -> Rate | None:
     head, criterion = SimCLRProjectionHead(512, 512, 128).to(DEVICE), NTXentLoss(temperature=0.5)
     params = list(backbone.parameters()) + list(head.parameters())
     optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
-    stamps: list[tuple[float, float]] = []
-    while len(stamps) < steps:
+    stamps = [stamp(children=True)]
+    while len(stamps) <= steps:
         for (x0, x1), _ in loader:
             x0, x1 = x0.to(DEVICE), x1.to(DEVICE)
             loss = criterion(head(backbone(x0)), head(backbone(x1)))
@@ -203,9 +228,9 @@ def lightly_recipe(folder: Path, steps: int) -> Rate | None:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             stamps.append(stamp(children=True))
-            if len(stamps) == steps:
+            if len(stamps) > steps:
                 break
-    return rate(stamps)
+    return rate(lap_times(stamps))
 
 
 def pretrainers() -> list[str]:
@@ -233,6 +258,14 @@ def ratios(common: dict, name: str, ours: list[Rate], base: list[Rate], target: 
                per_round=[round(x, 4) for x in paired], **extra)  # fmt: skip
 
 
+def progress(round_: int, method: str, ours: Rate, base: Rate) -> None:
+    """One line per method and round as it ends (a long run shows where it is; the figures come last)."""
+    line = {"bench": "pretrain_throughput", "round": round_, "method": method,
+            "ratio_cpu": ours.cpu / base.cpu, "end_to_end_images_per_cpu_s": ours.cpu,
+            "floor_images_per_cpu_s": base.cpu}  # fmt: skip
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in line.items()}), flush=True)
+
+
 def main() -> None:
     global SIZE, BATCH, DEVICE
     parser = argparse.ArgumentParser()
@@ -258,12 +291,13 @@ def main() -> None:
         folder = make_png_folder(Path(tmp) / "pngs", per_class=args.per_class)
         for r in range(args.rounds):  # each round: every method end to end and at its floor, side by side
             for method in methods:
-                measured, first = end_to_end(folder, args.steps, Path(tmp) / f"{method}{r}", method)
+                measured, base, first = lockstep(folder, args.steps, Path(tmp) / f"{method}{r}", method)
                 e2e[method].append(measured)
+                floors[method].append(base)
                 firsts[method].append(first)
-                floors[method].append(method_floor(folder, args.steps, method))
+                progress(r, method, e2e[method][-1], floors[method][-1])
             if "simclr" in methods:
-                fixed_views.append(floor(folder, args.steps))
+                fixed_views.append(fixed_views_floor(folder, args.steps))
                 got = lightly_recipe(folder, args.steps)
                 if got is not None:
                     lightly.append(got)
