@@ -56,6 +56,7 @@ class Plan:
     padim_features: int | None
     seed: int = 0
     evaluators: tuple[str, ...] = EVALUATORS
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # --set: method -> params
     random_init: bool = True
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -74,7 +75,7 @@ def pretrain_spec(plan: Plan, method: str) -> dict[str, Any]:
     """`method` with its defaults on every photo's normal train crops, on resnet18 when it accepts it."""
     entry = registry.get(method)
     arch = "resnet18" if entry.archs is None or "resnet18" in entry.archs else entry.archs[0]
-    params = {"method": method} | fitted(method, plan.size)
+    params = {"method": method} | fitted(method, plan.size) | plan.overrides.get(method, {})
     return {"kind": "pretrain", "name": f"study-{method}", "method": params, "data": _data(plan),
             "backbone": {"arch": arch}, "schedule": {"steps": plan.steps}, "seed": plan.seed}  # fmt: skip
 
@@ -148,19 +149,31 @@ def leaderboard(client: Client, plan: Plan, evaluations: list[str]) -> tuple[lis
     return rows, table
 
 
-def parse_sweep(text: str) -> tuple[str, list[float | str]]:
-    """'cdo.gamma=1,2,3' -> ('cdo.gamma', [1.0, 2.0, 3.0]); values that are no number stay text."""
+def parse_sweep(text: str, flag: str = "--sweep") -> tuple[str, list[float | str]]:
+    """'cdo.gamma=1,2.5,x' -> ('cdo.gamma', [1, 2.5, 'x']): integers, then floats, the rest text."""
     path, _, listed = text.partition("=")
     if "." not in path or not listed:
-        raise SystemExit(f"--sweep {text!r}: give METHOD.PARAM=V1,V2,..., e.g. cdo.gamma=1,2,3,5")
+        raise SystemExit(f"{flag} {text!r}: give METHOD.PARAM=V1,V2,..., e.g. cdo.gamma=1,2,3,5")
 
     def value(item: str) -> float | str:
-        try:
-            return float(item)
-        except ValueError:
-            return item
+        for kind in (int, float):
+            try:
+                return kind(item)
+            except ValueError:
+                pass
+        return item
 
     return path, [value(item) for item in listed.split(",")]
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """['relative_position.patch_size=24', ...] -> {'relative_position': {'patch_size': 24}}."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in items:
+        path, values = parse_sweep(item, "--set")
+        method, param = path.split(".", 1)
+        overrides.setdefault(method, {})[param] = values[0]
+    return overrides
 
 
 def sweep_spec(plan: Plan, path: str, values: list[float | str]) -> dict[str, Any]:
@@ -204,7 +217,7 @@ def _plan(args: argparse.Namespace, root: Path) -> Plan:
     default = ["brick"] if args.quick else list(photo_textures.PHOTOS)  # the held-out one is added
     photos = args.photos.split(",") if args.photos else default
     tuned = [p for p in photos if p != held_out]
-    plan = Plan(root, tuned, held_out, chosen, seed=args.seed, **budget)
+    plan = Plan(root, tuned, held_out, chosen, seed=args.seed, overrides=parse_overrides(args.set), **budget)
     if args.sweep_only:
         if not args.sweep:
             raise SystemExit("--sweep-only needs --sweep METHOD.PARAM=V1,V2,...")
@@ -224,7 +237,7 @@ def _report(args: argparse.Namespace, plan: Plan, counts: dict[str, int], study:
         setup = {"command": " ".join(["python bench/backbone_study.py", *sys.argv[1:]]), "quick": args.quick,
                  "steps": plan.steps, "size": plan.size, "batch_size": plan.batch_size, "seed": plan.seed,
                  "tuned": plan.tuned, "held_out": plan.held_out, "rd4ad_epochs": plan.rd4ad_epochs,
-                 "skipped": plan.skipped, "sweep": args.sweep, "counts": counts}  # fmt: skip
+                 "skipped": plan.skipped, "sweep": args.sweep, "set": args.set, "counts": counts}  # fmt: skip
         study_report.write_section(args.out, study_report.section(setup, study["figures"], study["table"],
                                                                   study["sweep"]))  # fmt: skip
 
@@ -240,6 +253,8 @@ def main() -> int:
     parser.add_argument("--held-out", default="gravel", help="the photo kept out of tuning ('' for none)")
     parser.add_argument("--sweep", help="a pretrain -> PaDiM sweep, e.g. cdo.gamma=1,2,3,5")
     parser.add_argument("--sweep-only", action="store_true", help="the sweep alone (no pipelines)")
+    parser.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
+                        help="a pretrainer's param in its pipeline and sweep trials (repeatable)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 steps, 64 px, 2 pretrainers")
     parser.add_argument("--url", help="a running service (default: an embedded one); --token with it")
     parser.add_argument("--token")

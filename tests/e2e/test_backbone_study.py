@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ab_core.data.photo_textures import build
+from ab_core.specs import parse_spec
 from bench import backbone_study, study_report
 from cli.api import Client
 from tests.e2e.conftest import Service
@@ -52,3 +53,14 @@ def test_every_registered_pretrainer_validates_at_the_study_sizes(tmp_path: Path
         assert skipped == {} and "relative_position" in runnable, (size, skipped)
     assert backbone_study.fitted("relative_position", 128) == {"patch_size": 30, "gap": 15, "jitter": 3}
     assert backbone_study.fitted("simclr", 128) == {}
+
+
+def test_set_overrides_one_pretrainers_params_over_its_fitted_defaults(tmp_path: Path) -> None:
+    overrides = backbone_study.parse_overrides(["relative_position.patch_size=24", "psco.strength=0.5"])
+    assert overrides == {"relative_position": {"patch_size": 24}, "psco": {"strength": 0.5}}
+    plan = backbone_study.Plan(tmp_path, ["brick"], None, None, steps=2, size=128, batch_size=4,
+                               rd4ad_epochs=1, padim_features=20, overrides=overrides)  # fmt: skip
+    spec = backbone_study.pretrain_spec(plan, "relative_position")
+    assert spec["method"] == {"method": "relative_position", "patch_size": 24, "gap": 15, "jitter": 3}
+    assert parse_spec(spec).method.patch_size == 24
+    assert backbone_study.pretrain_spec(plan, "simclr")["method"] == {"method": "simclr"}
