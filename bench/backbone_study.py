@@ -237,7 +237,7 @@ def _report(args: argparse.Namespace, plan: Plan, counts: dict[str, int], study:
         setup = {"command": " ".join(["python bench/backbone_study.py", *sys.argv[1:]]), "quick": args.quick,
                  "steps": plan.steps, "size": plan.size, "batch_size": plan.batch_size, "seed": plan.seed,
                  "tuned": plan.tuned, "held_out": plan.held_out, "rd4ad_epochs": plan.rd4ad_epochs,
-                 "skipped": plan.skipped, "sweep": args.sweep, "set": args.set, "counts": counts}  # fmt: skip
+                 "skipped": plan.skipped, "sweep": args.sweep, "counts": counts}  # fmt: skip
         study_report.write_section(args.out, study_report.section(setup, study["figures"], study["table"],
                                                                   study["sweep"]))  # fmt: skip
 
@@ -254,7 +254,7 @@ def main() -> int:
     parser.add_argument("--sweep", help="a pretrain -> PaDiM sweep, e.g. cdo.gamma=1,2,3,5")
     parser.add_argument("--sweep-only", action="store_true", help="the sweep alone (no pipelines)")
     parser.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
-                        help="a pretrainer's param in its pipeline and sweep trials (repeatable)")  # fmt: skip
+                        help="a pretrainer's param in its pipeline and sweeps (repeatable)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 steps, 64 px, 2 pretrainers")
     parser.add_argument("--url", help="a running service (default: an embedded one); --token with it")
     parser.add_argument("--token")
