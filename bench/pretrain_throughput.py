@@ -126,13 +126,15 @@ def lap_times(stamps: list[Stamp]) -> list[Stamp]:
     return [between(a, b) for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
-def lockstep(folder: Path, steps: int, out: Path, method: str) -> tuple[Rate, Rate, float]:
+def lockstep(
+    folder: Path, images: torch.Tensor, steps: int, out: Path, method: str
+) -> tuple[Rate, Rate, float]:
     """End to end and the floor, one step each in turn: the runner's report after each of its steps runs
     one floor step, so both see the same machine at the same moments (a busy neighbour, a clock change)
     and their ratio holds where two runs minutes apart scatter by +-10 %. Each side is timed alone, the
     floor's step subtracted from the runner's. Returns (end to end, floor, seconds to the runner's
     first report: opening and decoding the folder, building, the first step)."""
-    floor_step = method_floor(folder, method)
+    floor_step = method_floor(folder, images, method)
     e2e: list[Stamp] = []
     floors: list[Stamp] = []
     last = [stamp()]  # when the previous floor step ended (or the run started)
@@ -156,9 +158,9 @@ def folder_images(folder: Path) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
-def method_floor(folder: Path, method: str) -> Callable[[int], None]:
-    """One step of the method on one ready uint8 batch in memory: training_step, backward, step (the
-    runner's SGD: momentum, weight decay), after_step; a function of the step number."""
+def method_floor(folder: Path, images: torch.Tensor, method: str) -> Callable[[int], None]:
+    """One step of the method on `images`, one ready uint8 batch in memory: training_step, backward, step
+    (the runner's SGD: momentum, weight decay), after_step; a function of the step number."""
     spec = spec_for(folder, 1, method)
     torch.manual_seed(0)
     ctx = BuildContext(spec.backbone, spec.data, 4, DEVICE, 0)
@@ -166,7 +168,7 @@ def method_floor(folder: Path, method: str) -> Callable[[int], None]:
     params = [p for p in model.parameters() if p.requires_grad]
     optim = spec.optim
     optimizer = torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
-    batch = Batch(folder_images(folder), torch.arange(BATCH) % 4).to(DEVICE)
+    batch = Batch(images, torch.arange(BATCH) % 4).to(DEVICE)
 
     def step(number: int) -> None:
         torch.manual_seed(number)
@@ -179,23 +181,15 @@ def method_floor(folder: Path, method: str) -> Callable[[int], None]:
     return step
 
 
-def fixed_views_floor(folder: Path, steps: int) -> Rate:
-    """SimCLR's step on ready tensors: simclr_views replaced by two fixed augmented views."""
-    spec = spec_for(folder, steps)
-    torch.manual_seed(0)
-    ctx = BuildContext(spec.backbone, spec.data, 4, DEVICE, 0)
-    model = registry.get("simclr").build(spec.method, ctx).to(DEVICE).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    images = torch.randint(0, 255, (BATCH, 3, SIZE, SIZE), dtype=torch.uint8, device=DEVICE)
-    views = simclr_views(images, spec.data.mean, spec.data.std)
-    batch = Batch(images, torch.zeros(BATCH, dtype=torch.long, device=DEVICE))
+def fixed_views_floor(folder: Path, images: torch.Tensor, steps: int) -> Rate:
+    """SimCLR's floor step with simclr_views replaced by two fixed augmented views of `images`."""
+    data = spec_for(folder, 1).data
+    views = simclr_views(images.to(DEVICE), data.mean, data.std)
+    step = method_floor(folder, images, "simclr")
     stamps = [stamp()]
     with mock.patch("ab_core.methods.simclr.simclr_views", lambda *a, **k: views):
-        for _ in range(steps):
-            loss = model(batch)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+        for number in range(steps):
+            step(number)
             stamps.append(stamp())
     return rate(lap_times(stamps))
 
@@ -289,15 +283,17 @@ def main() -> None:
     lightly: list[Rate] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_png_folder(Path(tmp) / "pngs", per_class=args.per_class)
+        images = folder_images(folder)
         for r in range(args.rounds):  # each round: every method end to end and at its floor, side by side
             for method in methods:
-                measured, base, first = lockstep(folder, args.steps, Path(tmp) / f"{method}{r}", method)
+                out = Path(tmp) / f"{method}{r}"
+                measured, base, first = lockstep(folder, images, args.steps, out, method)
                 e2e[method].append(measured)
                 floors[method].append(base)
                 firsts[method].append(first)
-                progress(r, method, e2e[method][-1], floors[method][-1])
+                progress(r, method, measured, base)
             if "simclr" in methods:
-                fixed_views.append(fixed_views_floor(folder, args.steps))
+                fixed_views.append(fixed_views_floor(folder, images, args.steps))
                 got = lightly_recipe(folder, args.steps)
                 if got is not None:
                     lightly.append(got)

@@ -32,6 +32,8 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 RECONNECTS = 5  # reconnections in a row that bring no event before the stream gives up
 RECONNECT_PAUSE_SECONDS = 1.0
 QUIET_SECONDS = 60.0  # the server pings an idle stream every 15 s: this long without a byte is a drop
+UNREACHABLE_SECONDS = 60.0  # `wait` rides out a busy or restarting API this long before it gives up
+TRANSIENT_STATUSES = (502, 503, 504)  # a proxy or a restarting server: try again
 
 
 class ClientError(AbError):
@@ -109,13 +111,28 @@ class Client:
         return found
 
     def wait(self, job_id: str, timeout: float | None = None, poll: float = 1.0) -> dict[str, Any]:
-        """Poll until the job is terminal and return it; ClientError after `timeout` seconds."""
+        """Poll until the job is terminal and return it; ClientError after `timeout` seconds. A poll
+        that cannot reach the API is retried (a service busy or restarting), for UNREACHABLE_SECONDS."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while (job := self.job(job_id))["state"] not in TERMINAL:
+        while (job := self._poll(job_id, poll))["state"] not in TERMINAL:
             if deadline is not None and time.monotonic() >= deadline:
                 raise ClientError(f"job {job_id} still {job['state']} after {timeout:g} s")
             time.sleep(poll)
         return job
+
+    def _poll(self, job_id: str, pause: float) -> dict[str, Any]:
+        """The job, retrying a dropped connection or a 502-504 for up to UNREACHABLE_SECONDS in a row."""
+        give_up = time.monotonic() + UNREACHABLE_SECONDS
+        while True:
+            try:
+                return self.job(job_id)
+            except ClientError as error:
+                if error.status not in (None, *TRANSIENT_STATUSES):
+                    raise
+                if time.monotonic() >= give_up:
+                    raise ClientError(f"{error} (still failing after {UNREACHABLE_SECONDS:g} s of retries)",
+                                      error.status) from None  # fmt: skip
+            time.sleep(pause)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.call("POST", f"/v1/jobs/{job_id}/cancel")  # type: ignore[no-any-return]

@@ -134,3 +134,49 @@ def test_a_stream_that_keeps_dropping_gives_up_naming_the_last_event(monkeypatch
         with pytest.raises(ClientError, match=re.escape("stream of job-1 dropped 6 times after event 1")):
             list(client.stream("job-1"))
     assert seen == [None] + ["1"] * 5
+
+
+def flaky_job_api(failures: int, answered: list[str]) -> Any:
+    """An API whose first `failures` answers to GET /v1/jobs/job-1 break off mid-body (a reset connection);
+    the later ones say the job succeeded."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = json.dumps({"id": "job-1", "state": "succeeded"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if len(answered) < failures:
+            answered.append("dropped")
+            await send({"type": "http.response.body", "body": body[:5], "more_body": True})
+            raise ConnectionResetError("the test server drops the connection")
+        answered.append("answered")
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def test_wait_rides_out_dropped_connections_while_polling():
+    answered: list[str] = []
+    with serving_in_thread(flaky_job_api(3, answered), port=free_port()) as base, Client(base, "t") as client:
+        job = client.wait("job-1", poll=0.01)
+    assert job["state"] == "succeeded" and answered == ["dropped"] * 3 + ["answered"]
+
+
+def test_wait_gives_up_on_an_api_that_stays_unreachable(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(cli.api, "UNREACHABLE_SECONDS", 0.3)
+    answered: list[str] = []
+    app = flaky_job_api(10**6, answered)  # never answers
+    with serving_in_thread(app, port=free_port()) as base, Client(base, "t") as client:
+        with pytest.raises(ClientError, match=r"cannot reach the API .* after 0.3 s of retries") as raised:
+            client.wait("job-1", poll=0.01)
+    assert raised.value.status is None and len(answered) > 1 and "answered" not in answered
+
+
+def test_wait_does_not_retry_a_refusal_of_the_api(served: Served):
+    with Client(served.url, "not-a-token") as client, pytest.raises(ClientError) as raised:
+        client.wait("some-job", poll=0.01)
+    assert raised.value.status == 401
