@@ -114,8 +114,9 @@ class ReverseDistillation(nn.Module):
         maps = images.new_zeros(images.shape[0], 1, *size)
         for t, s in zip(teacher, student, strict=True):
             distance = 1 - F.cosine_similarity(t.float(), s.float(), dim=1).unsqueeze(1)  # (B, 1, h, w)
-            maps += F.interpolate(distance, size=size, mode="bilinear", align_corners=False)
-        return gaussian_blur(maps.contiguous(), self.blur_sigma)
+            # align_corners as the official code's cal_anomaly_map and anomalib's AnomalyMapGenerator
+            maps += F.interpolate(distance, size=size, mode="bilinear", align_corners=True)
+        return gaussian_blur(maps.contiguous(), self.blur_sigma)  # mirrored borders, as anomalib's blur
 
 
 class Rd4adEvaluator:

@@ -72,6 +72,21 @@ def test_rd4ad_reports_a_falling_loss_per_epoch():
     assert losses[-1][1] < losses[0][1]
 
 
+def test_rd4ad_upsamples_each_layer_map_with_aligned_corners_as_the_reference(monkeypatch):
+    """The official cal_anomaly_map and anomalib's AnomalyMapGenerator interpolate with align_corners=True:
+    a 1 x 2 distance map [0, 1] becomes an exact ramp across the image (align_corners=False would hold
+    the ends flat for a quarter of the width each)."""
+    model = build(Rd4adParams(epochs=1, blur_sigma=0), make_ctx()).model
+    same, orthogonal = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    teacher = torch.stack([same, same], dim=-1).view(1, 2, 1, 2)  # (B, C, h, w): the same vector twice
+    student = torch.stack([same, orthogonal], dim=-1).view(1, 2, 1, 2)  # distance 0 left, 1 right
+    monkeypatch.setattr(model, "forward", lambda images: ([teacher], [student]))
+    maps = model.anomaly_maps(torch.zeros(1, 3, 4, 16))
+    assert maps.shape == (1, 1, 4, 16)
+    for row in maps[0, 0]:
+        torch.testing.assert_close(row, torch.linspace(0, 1, 16), atol=1e-6, rtol=0)
+
+
 def test_cosine_distance_loss_is_zero_for_equal_maps_and_two_per_layer_for_opposite_ones():
     maps = [torch.randn(2, 4, 3, 3), torch.randn(2, 8, 2, 2)]
     assert float(cosine_distance_loss(maps, maps)) == pytest.approx(0.0, abs=1e-6)
@@ -125,7 +140,8 @@ def test_rd4ad_nhwc_chunked_maps_and_adam_in_backward_follow_the_plain_nchw_loop
     with torch.no_grad():
         t, s = _reference_pass(reference, prepare(test.images, evaluator.ctx))
         distances = [1 - F.cosine_similarity(a, b).unsqueeze(1) for a, b in zip(t, s, strict=True)]
-        expected = sum(F.interpolate(d, size=(32, 32), mode="bilinear") for d in distances)
+        upsampled = [F.interpolate(d, size=(32, 32), mode="bilinear", align_corners=True) for d in distances]
+        expected = sum(upsampled)
     assert torch.allclose(maps, gaussian_blur(expected, 1.0), atol=1e-5)
 
     optimizer = torch.optim.Adam(reference.trainable_parameters(), lr=0.005, betas=(0.5, 0.999))
