@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -43,11 +43,41 @@ def _flat(maps: Tensor) -> Tensor:
 
 
 def cosine_distance_loss(teacher: list[Tensor], student: list[Tensor]) -> Tensor:
-    """Sum over layers of the batch mean of 1 - cos(teacher map, student map), each map flattened."""
+    """Sum over layers of the batch mean of 1 - cos(teacher map, student map), each map flattened;
+    float32 whatever the maps' precision."""
     loss = teacher[0].new_zeros((), dtype=torch.float32)
-    for t, s in zip(teacher, student, strict=True):  # float32 whatever the maps' precision
-        loss = loss + (1 - F.cosine_similarity(_flat(t).float(), _flat(s).float(), dim=1)).mean()
+    for t, s in zip(teacher, student, strict=True):
+        if s.dtype == torch.float32 or t.requires_grad:
+            loss = loss + (1 - F.cosine_similarity(_flat(t).float(), _flat(s).float(), dim=1)).mean()
+        else:  # bf16 maps: no float32 copies kept for backward
+            loss = loss + _LowPrecisionCosineDistance.apply(_flat(t), _flat(s))
     return loss
+
+
+class _LowPrecisionCosineDistance(torch.autograd.Function):
+    """mean_b(1 - cos(t_b, s_b)) of (B, N) bf16 maps in float32, as F.cosine_similarity computes it, with
+    the student's gradient formed in the forward pass and kept in the maps' precision: what autograd
+    would keep is float32 copies of both maps (twice their bf16 size each), and its gradient reaching the
+    bf16 student is rounded to bf16 all the same. The teacher takes no gradient.
+    d cos / ds = t / (|t| |s|) - cos * s / |s|^2."""
+
+    EPS = 1e-8  # F.cosine_similarity's
+
+    @staticmethod
+    def forward(ctx: Any, teacher: Tensor, student: Tensor) -> Tensor:
+        t, s = teacher.float(), student.float()
+        tt, ss = t.square().sum(1), s.square().sum(1)  # (B,)
+        norms = torch.sqrt(torch.clamp_min(tt * ss, _LowPrecisionCosineDistance.EPS**2))
+        cos = torch.linalg.vecdot(t, s, dim=1) / norms
+        grad = (cos / ss).unsqueeze(1) * s
+        grad -= t / norms.unsqueeze(1)
+        ctx.save_for_backward(grad.div_(t.shape[0]).to(student.dtype))
+        return (1 - cos).mean()
+
+    @staticmethod
+    def backward(ctx: Any, upstream: Tensor) -> tuple[None, Tensor]:
+        (grad,) = ctx.saved_tensors
+        return None, grad * upstream.to(grad.dtype)
 
 
 def adam(model: ReverseDistillation, lr: float) -> AdamInBackward:

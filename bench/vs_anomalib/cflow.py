@@ -95,6 +95,7 @@ class Anomalib:
                                 permute_soft=False)
         load_timm(self.model.encoder, state)
         copy_flows(start.model, self.model.decoders)
+        self.start = start  # held: memory freed before the fit would be reused by it, lowering its peak
         self.model.to(args.device)
         self.params, self.generator = params, torch.Generator().manual_seed(args.seed)
 

@@ -113,7 +113,7 @@ class Anomalib:
         )
         load_timm(self.model.encoder, state)
         copy_student(start, self.model)
-        del start
+        self.start = start  # held: memory freed before the fit would be reused by it, lowering its peak
         self.model.to(args.device)
         self.loss, self.epochs = ReverseDistillationLoss(), args.rd4ad_epochs
 

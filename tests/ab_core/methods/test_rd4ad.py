@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ab_core.components.anomaly_map import gaussian_blur
 from ab_core.components.reverse_distillation import MirroredDecoder, OneClassBottleneck
@@ -190,3 +191,26 @@ def test_rd4ad_in_bfloat16_trains_in_bf16_yet_its_loss_and_maps_are_float32_and_
     assert maps16.dtype == torch.float32
     assert loss16 == pytest.approx(loss32, rel=0.02)  # bf16 keeps ~3 significant digits
     assert torch.corrcoef(torch.stack([maps32.flatten(), maps16.flatten()]))[0, 1] > 0.9
+
+
+def test_the_loss_on_bf16_maps_matches_float64_autograd_and_keeps_no_float32_copies():
+    generator = torch.Generator().manual_seed(0)
+    teacher = [torch.randn(3, 4, 5, 5, generator=generator).to(torch.bfloat16) for _ in range(2)]
+    student = [torch.randn(3, 4, 5, 5, generator=generator).to(torch.bfloat16) for _ in range(2)]
+    student[0].requires_grad_()
+    student[1] = (student[1].detach() + teacher[1]).requires_grad_()  # a nearer pair: cos far from 0
+    reference = [s.detach().double().requires_grad_() for s in student]
+    expected = sum((1 - F.cosine_similarity(t.double().flatten(1), s.flatten(1), dim=1)).mean()
+                   for t, s in zip(teacher, reference, strict=True))
+    expected.backward()
+
+    saved: list[torch.dtype] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda x: saved.append(x.dtype) or x, lambda x: x):
+        loss = cosine_distance_loss(teacher, student)
+    loss.backward()
+    assert loss.dtype == torch.float32
+    assert loss.detach().item() == pytest.approx(expected.detach().item(), abs=1e-6)
+    assert saved and all(dtype == torch.bfloat16 for dtype in saved)
+    for s, r in zip(student, reference, strict=True):
+        assert s.grad.dtype == torch.bfloat16
+        torch.testing.assert_close(s.grad.double(), r.grad, rtol=1e-2, atol=1e-4)  # bf16's 8 bits
