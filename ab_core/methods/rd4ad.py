@@ -66,10 +66,11 @@ class _LowPrecisionCosineDistance(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, teacher: Tensor, student: Tensor) -> Tensor:
         t, s = teacher.float(), student.float()
+        eps = _LowPrecisionCosineDistance.EPS
         tt, ss = t.square().sum(1), s.square().sum(1)  # (B,)
-        norms = torch.sqrt(torch.clamp_min(tt * ss, _LowPrecisionCosineDistance.EPS**2))
+        norms = torch.sqrt(torch.clamp_min(tt * ss, eps**2))
         cos = torch.linalg.vecdot(t, s, dim=1) / norms
-        grad = (cos / ss).unsqueeze(1) * s
+        grad = (cos / ss.clamp_min(eps**2)).unsqueeze(1) * s  # an all-zero student map: cos 0, no 0 / 0
         grad -= t / norms.unsqueeze(1)
         ctx.save_for_backward(grad.div_(t.shape[0]).to(student.dtype))
         return (1 - cos).mean()
