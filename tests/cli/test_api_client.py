@@ -84,16 +84,20 @@ def frame(seq: int, kind: str, data: dict[str, Any]) -> bytes:
     return f"id: {seq}\nevent: {kind}\ndata: {json.dumps(event)}\n\n".encode()
 
 
+async def lifespan(receive: Any, send: Any) -> None:
+    """The ASGI lifespan handshake of the raw test servers below: start, then wait for shutdown."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 def dropping_stream(events: list[bytes], drop_after: int, abort: bool, seen: list[str | None]) -> Any:
     """An SSE server honouring Last-Event-ID that, on its first connection, drops after `drop_after`
     events: by aborting the connection mid-body (`abort`), or by ending the response early."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+            return await lifespan(receive, send)
         last = dict(scope["headers"]).get(b"last-event-id")
         seen.append(last.decode() if last else None)
         start = int(last) if last else 0
@@ -142,10 +146,7 @@ def flaky_job_api(failures: int, answered: list[str]) -> Any:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+            return await lifespan(receive, send)
         body = json.dumps({"id": "job-1", "state": "succeeded"}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
