@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import gaussian_blur, image_scores
 from ab_core.components.encoder import channels_last, frozen_backbone, in_chunks, prepare, to_nhwc
+from ab_core.components.low_precision import with_cast_weights
 from ab_core.components.optim import AdamInBackward
 from ab_core.components.reverse_distillation import DECODER_BLOCKS, MirroredDecoder, OneClassBottleneck
 from ab_core.contracts import Batch, BuildContext
@@ -62,17 +63,21 @@ class _LowPrecisionCosineDistance(torch.autograd.Function):
     d cos / ds = t / (|t| |s|) - cos * s / |s|^2."""
 
     EPS = 1e-8  # F.cosine_similarity's
+    CHUNK = 2**18  # values per float32 temporary: rows are taken a few at a time, so none is map-sized
 
     @staticmethod
     def forward(ctx: Any, teacher: Tensor, student: Tensor) -> Tensor:
-        t, s = teacher.float(), student.float()
-        eps = _LowPrecisionCosineDistance.EPS
-        tt, ss = t.square().sum(1), s.square().sum(1)  # (B,)
-        norms = torch.sqrt(torch.clamp_min(tt * ss, eps**2))
-        cos = torch.linalg.vecdot(t, s, dim=1) / norms
-        grad = (cos / ss.clamp_min(eps**2)).unsqueeze(1) * s  # an all-zero student map: cos 0, no 0 / 0
-        grad -= t / norms.unsqueeze(1)
-        ctx.save_for_backward(grad.div_(t.shape[0]).to(student.dtype))
+        eps, rows = _LowPrecisionCosineDistance.EPS, max(1, _LowPrecisionCosineDistance.CHUNK // student.shape[1])
+        grad, cos = torch.empty_like(student), student.new_empty(student.shape[0], dtype=torch.float32)
+        for start in range(0, student.shape[0], rows):
+            t, s = teacher[start : start + rows].float(), student[start : start + rows].float()
+            tt, ss = t.square().sum(1), s.square().sum(1)  # (rows,)
+            norms = torch.sqrt(torch.clamp_min(tt * ss, eps**2))
+            cos[start : start + rows] = torch.linalg.vecdot(t, s, dim=1) / norms
+            part = (cos[start : start + rows] / ss.clamp_min(eps**2)).unsqueeze(1) * s  # 0 map: no 0 / 0
+            part -= t / norms.unsqueeze(1)
+            grad[start : start + rows] = part.div_(student.shape[0])
+        ctx.save_for_backward(grad)
         return (1 - cos).mean()
 
     @staticmethod
@@ -126,7 +131,11 @@ class ReverseDistillation(nn.Module):
             with torch.no_grad():
                 features = self.teacher.features(to_nhwc(images), TEACHER_LAYERS)
             teacher = [features[name] for name in TEACHER_LAYERS]
-            student = self.decoder(self.bottleneck(*teacher))
+            if self.autocast_bf16 and torch.is_grad_enabled():  # no bf16 weight copies kept for backward
+                code = with_cast_weights(self.bottleneck, torch.bfloat16, *teacher)
+                student = with_cast_weights(self.decoder, torch.bfloat16, code)
+            else:
+                student = self.decoder(self.bottleneck(*teacher))
         student = [  # crops not divisible by 32 leave the decoder a pixel off: align to the teacher
             s if s.shape[-2:] == t.shape[-2:] else F.interpolate(s, size=t.shape[-2:], mode="bilinear")
             for t, s in zip(teacher, student, strict=True)

@@ -193,7 +193,11 @@ def test_rd4ad_in_bfloat16_trains_in_bf16_yet_its_loss_and_maps_are_float32_and_
     assert torch.corrcoef(torch.stack([maps32.flatten(), maps16.flatten()]))[0, 1] > 0.9
 
 
-def test_the_loss_on_bf16_maps_matches_float64_autograd_and_keeps_no_float32_copies():
+@pytest.mark.parametrize("chunk", [2**18, 200])  # 200 values: rows 2 at a time, then the last alone
+def test_the_loss_on_bf16_maps_matches_float64_autograd_and_keeps_no_float32_copies(monkeypatch, chunk):
+    from ab_core.methods.rd4ad import _LowPrecisionCosineDistance
+
+    monkeypatch.setattr(_LowPrecisionCosineDistance, "CHUNK", chunk)
     generator = torch.Generator().manual_seed(0)
     teacher = [torch.randn(3, 4, 5, 5, generator=generator).to(torch.bfloat16) for _ in range(2)]
     student = [torch.randn(3, 4, 5, 5, generator=generator).to(torch.bfloat16) for _ in range(2)]
