@@ -67,16 +67,18 @@ class _LowPrecisionCosineDistance(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, teacher: Tensor, student: Tensor) -> Tensor:
-        eps, rows = _LowPrecisionCosineDistance.EPS, max(1, _LowPrecisionCosineDistance.CHUNK // student.shape[1])
+        eps = _LowPrecisionCosineDistance.EPS
+        rows = max(1, _LowPrecisionCosineDistance.CHUNK // student.shape[1])  # rows per float32 temporary
         grad, cos = torch.empty_like(student), student.new_empty(student.shape[0], dtype=torch.float32)
-        for start in range(0, student.shape[0], rows):
-            t, s = teacher[start : start + rows].float(), student[start : start + rows].float()
+        parts = zip(teacher.split(rows), student.split(rows), cos.split(rows), grad.split(rows), strict=True)
+        for t, s, c, g in parts:
+            t, s = t.float(), s.float()
             tt, ss = t.square().sum(1), s.square().sum(1)  # (rows,)
             norms = torch.sqrt(torch.clamp_min(tt * ss, eps**2))
-            cos[start : start + rows] = torch.linalg.vecdot(t, s, dim=1) / norms
-            part = (cos[start : start + rows] / ss.clamp_min(eps**2)).unsqueeze(1) * s  # 0 map: no 0 / 0
+            c.copy_(torch.linalg.vecdot(t, s, dim=1) / norms)
+            part = (c / ss.clamp_min(eps**2)).unsqueeze(1) * s  # an all-zero student map: cos 0, no 0 / 0
             part -= t / norms.unsqueeze(1)
-            grad[start : start + rows] = part.div_(student.shape[0])
+            g.copy_(part.div_(student.shape[0]))
         ctx.save_for_backward(grad)
         return (1 - cos).mean()
 
