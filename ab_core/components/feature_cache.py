@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
+FEATURE_CACHE_MB = 1024  # training features kept across epochs up to this size; above it, recomputed
+
 # the store: per layer (n, C_l, h_l, w_l) features of the n distinct images; the plan: per epoch and batch
 # the store rows of its images (B,)
 FeaturePlan = tuple[list[Tensor], list[list[Tensor]]]

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import image_scores
 from ab_core.components.encoder import FORWARD_CHUNK, channels_last, frozen_backbone, prepare, to_nhwc
-from ab_core.components.feature_cache import FeaturePlan, plan_epochs
+from ab_core.components.feature_cache import FEATURE_CACHE_MB, FeaturePlan, plan_epochs
 from ab_core.components.flows import ConditionalFlow
 from ab_core.components.positional_encoding import positional_encoding_2d
 from ab_core.contracts import Batch, BuildContext
@@ -25,7 +25,6 @@ LayerName = Literal["layer1", "layer2", "layer3", "layer4"]
 # the paper's L = 3 pooling layers: the official code and anomalib's Cflow tap layer2-4 of every ResNet
 CFLOW_LAYERS: list[LayerName] = ["layer2", "layer3", "layer4"]
 SCORE_CHUNK = 256  # fibers per flow pass at test time: cache-sized (faster than larger), same result
-FEATURE_CACHE_MB = 1024  # training features kept across epochs up to this size; above it, recomputed
 
 
 class CflowParams(StrictModel):

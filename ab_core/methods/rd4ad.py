@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
 import torch
@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import gaussian_blur, image_scores
 from ab_core.components.encoder import channels_last, frozen_backbone, in_chunks, prepare, to_nhwc
+from ab_core.components.feature_cache import FEATURE_CACHE_MB, plan_epochs
 from ab_core.components.low_precision import with_cast_weights
 from ab_core.components.optim import AdamInBackward
 from ab_core.components.reverse_distillation import DECODER_BLOCKS, MirroredDecoder, OneClassBottleneck
@@ -95,9 +96,9 @@ def adam(model: ReverseDistillation, lr: float) -> AdamInBackward:
     return AdamInBackward(model.trainable_parameters(), lr=lr, betas=(0.5, 0.999))
 
 
-def train_step(model: ReverseDistillation, images: Tensor) -> float:
-    """One step on normalised images (B >= 2, 3, H, W): forward, loss, backward (Adam steps within)."""
-    loss = cosine_distance_loss(*model(images))
+def train_step(model: ReverseDistillation, teacher: list[Tensor]) -> float:
+    """One step on the teacher's maps of a batch (B >= 2): student, loss, backward (Adam steps within)."""
+    loss = cosine_distance_loss(teacher, model.student_maps(teacher))
     loss.backward()
     return loss.item()
 
@@ -131,20 +132,31 @@ class ReverseDistillation(nn.Module):
 
     def forward(self, images: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Normalised images (B, 3, H, W) -> (teacher maps, student maps), layers 1-3 (bf16 when set)."""
-        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16):
-            with torch.no_grad():
-                features = self.teacher.features(to_nhwc(images), TEACHER_LAYERS)
-            teacher = [features[name] for name in TEACHER_LAYERS]
+        teacher = self.teacher_maps(images)
+        return teacher, self.student_maps(teacher)
+
+    def _autocast(self, device: torch.device) -> torch.autocast:
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16)
+
+    @torch.no_grad()
+    def teacher_maps(self, images: Tensor) -> list[Tensor]:
+        """Normalised images (B, 3, H, W) -> the frozen teacher's layers 1-3, NHWC."""
+        with self._autocast(images.device):
+            features = self.teacher.features(to_nhwc(images), TEACHER_LAYERS)
+        return [features[name] for name in TEACHER_LAYERS]
+
+    def student_maps(self, teacher: list[Tensor]) -> list[Tensor]:
+        """The teacher's maps -> the student's (bottleneck, then decoder), each the size of its teacher's."""
+        with self._autocast(teacher[0].device):
             if self.autocast_bf16 and torch.is_grad_enabled():  # no bf16 weight copies kept for backward
                 code = with_cast_weights(self.bottleneck, torch.bfloat16, *teacher)
                 student = with_cast_weights(self.decoder, torch.bfloat16, code)
             else:
                 student = self.decoder(self.bottleneck(*teacher))
-        student = [  # crops not divisible by 32 leave the decoder a pixel off: align to the teacher
+        return [  # crops not divisible by 32 leave the decoder a pixel off: align to the teacher
             s if s.shape[-2:] == t.shape[-2:] else F.interpolate(s, size=t.shape[-2:], mode="bilinear")
             for t, s in zip(teacher, student, strict=True)
         ]
-        return teacher, student
 
     @torch.no_grad()
     def anomaly_maps(self, images: Tensor) -> Tensor:
@@ -163,11 +175,25 @@ class ReverseDistillation(nn.Module):
         return gaussian_blur(maps.contiguous(), self.blur_sigma)  # mirrored borders, as anomalib's blur
 
 
+class _TrainingImages:
+    """The loader's batches of two images or more (BatchNorm cannot train on one), normalised, on the
+    device, again on each iteration (epoch)."""
+
+    def __init__(self, batches: Iterable[Batch], ctx: BuildContext):
+        self.batches, self.ctx = batches, ctx
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (prepare(batch.images, self.ctx) for batch in self.batches if batch.images.shape[0] >= 2)
+
+
 class Rd4adEvaluator:
     """Trains `ReverseDistillation` on normal batches for `epochs` passes, then scores test batches.
 
     `fit` iterates `batches` once per epoch, so give it a re-iterable (the runner's loader does a new
-    shuffle each pass). `on_epoch(epoch, mean_loss)` is called after each epoch when set.
+    shuffle each pass). The frozen teacher's maps of each training image are computed once and reused
+    by every epoch while they fit in `FEATURE_CACHE_MB` (`plan_epochs`: each epoch's batches as the
+    loader gave them, so the student's BatchNorm sees the same batches), else recomputed each epoch.
+    `on_epoch(epoch, mean_loss)` is called after each epoch when set.
     """
 
     def __init__(self, model: ReverseDistillation, params: Rd4adParams, ctx: BuildContext):
@@ -175,27 +201,38 @@ class Rd4adEvaluator:
         self.on_epoch: Callable[[int, float], None] | None = None
 
     def fit(self, batches: Iterable[Batch]) -> None:
+        self.fit_images(_TrainingImages(batches, self.ctx))
+
+    def fit_images(self, batches: Iterable[Tensor], cache_mb: float = FEATURE_CACHE_MB) -> None:
+        """`fit` on batches of normalised images (B >= 2, 3, H, W), iterated once per epoch."""
         optimizer = adam(self.model, self.params.lr)  # steps inside backward: no gradients kept
         self.model.train()
         try:
-            for epoch in range(self.params.epochs):
-                total, steps = 0.0, 0
-                for batch in batches:
-                    if batch.images.shape[0] < 2:  # BatchNorm cannot train on a single image
-                        continue
-                    total, steps = total + train_step(self.model, prepare(batch.images, self.ctx)), steps + 1
-                if steps == 0:
+            passes = self.params.epochs
+            cached = plan_epochs(self.model.teacher_maps, batches, passes, cache_mb) if cache_mb > 0 else None
+            epochs = self._recomputed(batches) if cached is None else _replayed(*cached)
+            for epoch, teachers in enumerate(epochs):
+                losses = [train_step(self.model, teacher) for teacher in teachers]
+                if not losses:
                     raise DataError("RD4AD needs at least 2 normal training images per batch; got none")
                 if self.on_epoch is not None:
-                    self.on_epoch(epoch, total / steps)
+                    self.on_epoch(epoch, sum(losses) / len(losses))
         finally:
             optimizer.remove()
         self.model.eval()
+
+    def _recomputed(self, batches: Iterable[Tensor]) -> Iterator[Iterator[list[Tensor]]]:
+        return ((self.model.teacher_maps(images) for images in batches) for _ in range(self.params.epochs))
 
     def score(self, batch: Batch) -> dict[str, Tensor]:
         self.model.eval()
         maps = self.model.anomaly_maps(prepare(batch.images, self.ctx))
         return {"image_score": image_scores(maps), "anomaly_map": maps}
+
+
+def _replayed(store: list[Tensor], plan: list[list[Tensor]]) -> Iterator[Iterator[list[Tensor]]]:
+    """Per epoch, its batches' teacher maps read from the store, NHWC."""
+    return (([to_nhwc(layer[rows]) for layer in store] for rows in epoch) for epoch in plan)
 
 
 @register("evaluate", Rd4adParams, "RD4AD: reverse distillation into a one-class bottleneck and decoder",

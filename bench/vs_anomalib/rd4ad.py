@@ -76,20 +76,18 @@ def copy_student(ours, theirs) -> None:
 
 class Ours:
     def __init__(self, state, args):
-        self.model = _ours(state, args).to(args.device)
-        self.epochs = args.rd4ad_epochs
+        from ab_core.contracts import BuildContext
+        from ab_core.methods.rd4ad import Rd4adEvaluator, Rd4adParams
+        from ab_core.specs import BackboneSpec, DataSpec
 
-    def fit(self, batches) -> None:  # as Rd4adEvaluator.fit: its Adam (stepped inside backward) and step
-        from ab_core.methods.rd4ad import adam, train_step
+        params = Rd4adParams(epochs=args.rd4ad_epochs, lr=0.005, precision=args.rd4ad_precision)
+        data = DataSpec(dataset="mvtec", root="unused", resize=args.crop, crop=args.crop)
+        ctx = BuildContext(BackboneSpec(arch=args.arch), data, 2, torch.device(args.device), args.seed)
+        self.evaluator = Rd4adEvaluator(_ours(state, args).to(args.device), params, ctx)
+        self.model = self.evaluator.model
 
-        optimizer = adam(self.model, lr=0.005)
-        self.model.train()
-        for _ in range(self.epochs):
-            for images in batches:
-                if images.shape[0] >= 2:  # BatchNorm cannot train on one image
-                    train_step(self.model, images)
-        optimizer.remove()
-        self.model.eval()
+    def fit(self, batches) -> None:  # Rd4adEvaluator.fit on the bench's normalised batches
+        self.evaluator.fit_images(batches)
 
     @torch.no_grad()
     def score(self, images):

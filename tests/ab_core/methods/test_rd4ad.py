@@ -181,7 +181,7 @@ def test_rd4ad_in_bfloat16_trains_in_bf16_yet_its_loss_and_maps_are_float32_and_
         evaluator = build(Rd4adParams(epochs=1, precision=precision), make_ctx(64))
         model = evaluator.model.train()
         teacher, student = model(images)
-        loss = train_step(model, images)  # Adam steps inside backward
+        loss = train_step(model, model.teacher_maps(images))  # Adam steps inside backward
         model.eval()
         runs[precision] = (teacher[0].dtype, student[0].dtype, loss, model.anomaly_maps(images))
     assert runs["float32"][:2] == (torch.float32, torch.float32)
@@ -218,3 +218,22 @@ def test_the_loss_on_bf16_maps_matches_float64_autograd_and_keeps_no_float32_cop
     for s, r in zip(student, reference, strict=True):
         assert s.grad.dtype == torch.bfloat16
         torch.testing.assert_close(s.grad.double(), r.grad, rtol=1e-2, atol=1e-4)  # bf16's 8 bits
+
+
+def test_rd4ad_reuses_the_teachers_maps_across_epochs_with_the_same_steps_as_recomputing_them():
+    from ab_core.components.encoder import prepare
+
+    def fit(cache_mb: float) -> tuple[int, list[float], list[torch.Tensor]]:
+        torch.manual_seed(0)
+        evaluator = build(Rd4adParams(epochs=3), make_ctx())
+        seen, losses = [], []
+        features = evaluator.model.teacher.features
+        evaluator.model.teacher.features = lambda x, layers: seen.append(len(x)) or features(x, layers)
+        evaluator.on_epoch = lambda epoch, loss: losses.append(loss)
+        evaluator.fit_images([prepare(b.images, evaluator.ctx) for b in batches(2, 4)], cache_mb=cache_mb)
+        return sum(seen), losses, [p.detach() for p in evaluator.model.trainable_parameters()]
+
+    runs = {cache_mb: fit(cache_mb) for cache_mb in (0, 64)}
+    assert runs[0][0] == 24 and runs[64][0] == 8  # 8 images: each epoch anew, or once
+    assert runs[64][1] == runs[0][1] and len(runs[0][1]) == 3  # the same batches, so the same steps
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][2], runs[64][2], strict=True))
