@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import Tensor
 
-from ab_core.contracts import BuildContext
+from ab_core.contracts import Batch, BuildContext
 from ab_core.data.augment import normalize
 from ab_core.models.backbone import ResNetBackbone, build_backbone
 
@@ -26,6 +26,17 @@ def frozen_backbone(ctx: BuildContext) -> ResNetBackbone:
 def prepare(images: Tensor, ctx: BuildContext) -> Tensor:
     """uint8 (B, 3, H, W) from a loader -> normalised float (B, 3, H, W) on the evaluator's device."""
     return normalize(images.to(ctx.device, non_blocking=True), ctx.data.mean, ctx.data.std)
+
+
+class PreparedBatches:
+    """The loader's batches `prepare`d, again on each iteration (epoch); those under `min_images` left out
+    (2 for a student with BatchNorm, which cannot train on one image)."""
+
+    def __init__(self, batches: Iterable[Batch], ctx: BuildContext, min_images: int = 1):
+        self.batches, self.ctx, self.min_images = batches, ctx, min_images
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (prepare(b.images, self.ctx) for b in self.batches if b.images.shape[0] >= self.min_images)
 
 
 def state_snapshot(module: torch.nn.Module) -> dict[str, Tensor]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Literal, cast
 
 import torch
@@ -11,7 +11,14 @@ from pydantic import Field, field_validator
 from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import image_scores
-from ab_core.components.encoder import FORWARD_CHUNK, channels_last, frozen_backbone, prepare, to_nhwc
+from ab_core.components.encoder import (
+    FORWARD_CHUNK,
+    PreparedBatches,
+    channels_last,
+    frozen_backbone,
+    prepare,
+    to_nhwc,
+)
 from ab_core.components.feature_cache import FEATURE_CACHE_MB, FeaturePlan, plan_epochs
 from ab_core.components.flows import ConditionalFlow
 from ab_core.components.positional_encoding import positional_encoding_2d
@@ -154,16 +161,6 @@ class CflowModel(nn.Module):
         return len(self.layers) - total
 
 
-class _Normalised:
-    """The loader's batches as normalised images on the device, again on each iteration (epoch)."""
-
-    def __init__(self, batches: Iterable[Batch], ctx: BuildContext):
-        self.batches, self.ctx = batches, ctx
-
-    def __iter__(self) -> Iterator[Tensor]:
-        return (prepare(batch.images, self.ctx) for batch in self.batches)
-
-
 class CflowEvaluator:
     """Trains one flow per layer by maximum likelihood on random batches of fibers, then scores.
 
@@ -186,7 +183,7 @@ class CflowEvaluator:
         self.on_epoch: Callable[[int, float], None] | None = None
 
     def fit(self, batches: Iterable[Batch]) -> None:
-        self.fit_images(_Normalised(batches, self.ctx))
+        self.fit_images(PreparedBatches(batches, self.ctx))
 
     def fit_images(self, batches: Iterable[Tensor], cache_mb: float = FEATURE_CACHE_MB) -> None:
         """`fit` on batches of normalised images (B, 3, H, W), iterated once per epoch."""

@@ -11,7 +11,14 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from ab_core.components.anomaly_map import gaussian_blur, image_scores
-from ab_core.components.encoder import channels_last, frozen_backbone, in_chunks, prepare, to_nhwc
+from ab_core.components.encoder import (
+    PreparedBatches,
+    channels_last,
+    frozen_backbone,
+    in_chunks,
+    prepare,
+    to_nhwc,
+)
 from ab_core.components.feature_cache import FEATURE_CACHE_MB, plan_epochs
 from ab_core.components.low_precision import with_cast_weights
 from ab_core.components.optim import AdamInBackward
@@ -175,17 +182,6 @@ class ReverseDistillation(nn.Module):
         return gaussian_blur(maps.contiguous(), self.blur_sigma)  # mirrored borders, as anomalib's blur
 
 
-class _TrainingImages:
-    """The loader's batches of two images or more (BatchNorm cannot train on one), normalised, on the
-    device, again on each iteration (epoch)."""
-
-    def __init__(self, batches: Iterable[Batch], ctx: BuildContext):
-        self.batches, self.ctx = batches, ctx
-
-    def __iter__(self) -> Iterator[Tensor]:
-        return (prepare(batch.images, self.ctx) for batch in self.batches if batch.images.shape[0] >= 2)
-
-
 class Rd4adEvaluator:
     """Trains `ReverseDistillation` on normal batches for `epochs` passes, then scores test batches.
 
@@ -201,7 +197,7 @@ class Rd4adEvaluator:
         self.on_epoch: Callable[[int, float], None] | None = None
 
     def fit(self, batches: Iterable[Batch]) -> None:
-        self.fit_images(_TrainingImages(batches, self.ctx))
+        self.fit_images(PreparedBatches(batches, self.ctx, min_images=2))  # BN
 
     def fit_images(self, batches: Iterable[Tensor], cache_mb: float = FEATURE_CACHE_MB) -> None:
         """`fit` on batches of normalised images (B >= 2, 3, H, W), iterated once per epoch."""
