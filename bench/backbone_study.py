@@ -237,7 +237,8 @@ def _report(args: argparse.Namespace, plan: Plan, counts: dict[str, int], study:
         setup = {"command": " ".join(["python bench/backbone_study.py", *sys.argv[1:]]), "quick": args.quick,
                  "steps": plan.steps, "size": plan.size, "batch_size": plan.batch_size, "seed": plan.seed,
                  "tuned": plan.tuned, "held_out": plan.held_out, "rd4ad_epochs": plan.rd4ad_epochs,
-                 "skipped": plan.skipped, "sweep": args.sweep, "counts": counts}  # fmt: skip
+                 "skipped": plan.skipped, "sweep": args.sweep, "counts": counts,
+                 "contrast": args.contrast}  # fmt: skip
         study_report.write_section(args.out, study_report.section(setup, study["figures"], study["table"],
                                                                   study["sweep"]))  # fmt: skip
 
@@ -251,6 +252,7 @@ def main() -> int:
     parser.add_argument("--pretrainers", help="comma-separated (default: every registered one that fits)")
     parser.add_argument("--photos", help=f"comma-separated, of {', '.join(photo_textures.PHOTOS)} (all)")
     parser.add_argument("--held-out", default="gravel", help="the photo kept out of tuning ('' for none)")
+    parser.add_argument("--contrast", type=float, default=1.0, help="planted defects' strength, (0, 1]")
     parser.add_argument("--sweep", help="a pretrain -> PaDiM sweep, e.g. cdo.gamma=1,2,3,5")
     parser.add_argument("--sweep-only", action="store_true", help="the sweep alone (no pipelines)")
     parser.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
@@ -265,7 +267,7 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="abstudy-"))
     plan = _plan(args, work / "photos")
     built = photo_textures.build(plan.root, seed=plan.seed, size=plan.size, photos=plan.categories,
-                                 **(QUICK_COUNTS if args.quick else {}))  # fmt: skip
+                                 contrast=args.contrast, **(QUICK_COUNTS if args.quick else {}))  # fmt: skip
     print(json.dumps({"bench": "backbone_study", "pretrainers": plan.pretrainers, "skipped": plan.skipped,
                       "tuned": plan.tuned, "held_out": plan.held_out, "root": str(plan.root)}),
           flush=True)  # fmt: skip

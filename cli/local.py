@@ -39,6 +39,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     photos.add_argument("out", type=Path)
     photos.add_argument("--seed", type=int, default=0)
     photos.add_argument("--size", type=int, default=128, help="image side in pixels")
+    photos.add_argument("--contrast", type=float, default=1.0, help="planted defects' strength, (0, 1]")
     photos.set_defaults(handler=photo_data)
     data_check.add_command(data)
 
@@ -131,7 +132,7 @@ def synth_data(args: argparse.Namespace) -> int:
 def photo_data(args: argparse.Namespace) -> int:
     from ab_core.data.photo_textures import build
 
-    print(json.dumps(build(args.out, seed=args.seed, size=args.size), indent=2))
+    print(json.dumps(build(args.out, seed=args.seed, size=args.size, contrast=args.contrast), indent=2))
     return 0
 
 

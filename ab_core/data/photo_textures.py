@@ -92,12 +92,17 @@ def build(
     train: int = 50,
     test_good: int = 15,
     test_per_defect: int = 8,
+    contrast: float = 1.0,
 ) -> dict:
-    """Write the set under `out` (an MVTec root: one category per photo) and return what it holds."""
+    """Write the set under `out` (an MVTec root: one category per photo) and return what it holds.
+    `contrast` in (0, 1] weakens every planted defect: the defective crop is crop + contrast * (drawn - crop),
+    its mask unchanged (1: as drawn)."""
     if size < 32:
         raise DataError(f"size {size} is too small to plant defects in; accepted: >= 32")
     if min(train, test_good, test_per_defect) < 1:
         raise DataError(f"train {train}, test_good {test_good}, test_per_defect {test_per_defect}: each >= 1")
+    if not 0 < contrast <= 1:
+        raise DataError(f"contrast {contrast}: accepted a number in (0, 1] (1: defects as drawn)")
     unknown = [name for name in photos if name not in PHOTOS]
     if unknown or not photos:
         raise DataError(f"photos {list(photos)}: accepted a non-empty choice of {', '.join(PHOTOS)}")
@@ -119,6 +124,8 @@ def build(
                 crop = _crop(rng, image, test_rows, size)
                 donor = _crop(rng, donor_image, _split(donor_image)[1], size)
                 planted, mask = _defects(donor)[kind](rng, crop, np.ones(crop.shape[:2], bool))
+                if contrast != 1:  # 1 keeps the drawn pixels bit for bit
+                    planted = crop + contrast * (planted - crop)
                 _save_rgb(planted, folder / "test" / kind / f"{i:03d}.png")
                 _save_mask(mask, folder / "ground_truth" / kind / f"{i:03d}_mask.png")
     return {
@@ -127,6 +134,7 @@ def build(
         "defects": list(DEFECTS),
         "size": size,
         "seed": seed,
+        "contrast": contrast,
         "counts": {"train_good": train, "test_good": test_good, "test_per_defect": test_per_defect},
         "source": "scikit-image bundled photos; train rows [0, 60%), test rows [60%, 100%) of each",
     }

@@ -34,7 +34,7 @@ def test_a_two_step_study_pipeline_reaches_the_leaderboard_with_the_held_out_pho
 
     setup = {"command": "test", "quick": True, "steps": 2, "size": 32, "batch_size": 4, "seed": 0,
              "tuned": ["brick"], "held_out": "gravel", "rd4ad_epochs": 1, "skipped": {}, "sweep": None,
-             "counts": {"train": 4}}  # fmt: skip
+             "counts": {"train": 4}, "contrast": 0.5}  # fmt: skip
     doc = tmp_path / "research.md"
     doc.write_text("# Research\n\nprose kept\n")
     for _ in range(2):  # a rerun replaces the section, keeps the prose

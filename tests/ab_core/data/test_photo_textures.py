@@ -68,19 +68,43 @@ def test_train_and_test_crops_come_from_disjoint_rows_of_the_photo() -> None:
         assert (photo_textures._crop(rng, image, test_rows, 64) == 0).all()
 
 
+def test_contrast_weakens_only_the_planted_defects_and_keeps_their_masks(tmp_path: Path) -> None:
+    photo_textures.build(tmp_path / "full", photos=("brick",), **SMALL)
+    photo_textures.build(tmp_path / "half", photos=("brick",), contrast=0.5, **SMALL)
+    full, half = _tree(tmp_path / "full"), _tree(tmp_path / "half")
+    defective = [k for k in full if "/test/" in k and "/test/good/" not in k]
+    assert full.keys() == half.keys() and len(defective) == len(photo_textures.DEFECTS)
+    assert {k: v for k, v in full.items() if k not in defective} == {
+        k: v for k, v in half.items() if k not in defective
+    }
+    image = photo_textures.photo("brick")
+    for kind_index, kind in enumerate(photo_textures.DEFECTS):
+        rng = photo_textures._rng(0, "brick", photo_textures._TEST_DEFECT, kind_index, 0)
+        clean = photo_textures._crop(rng, image, photo_textures._split(image)[1], 32) * 255
+        drawn, weakened = (np.asarray(Image.open(tmp_path / copy / "brick/test" / kind / "000.png"), float)
+                           for copy in ("full", "half"))  # fmt: skip
+        expected = clean + 0.5 * (drawn - clean)  # within the uint8 rounding of the two files
+        assert np.abs(weakened - expected).max() <= 1.0, kind
+        assert np.abs(drawn - clean).max() > 40, kind  # the defect is there to weaken
+
+
 def test_unknown_photos_and_tiny_sizes_are_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="'moon'.*brick, grass, gravel"):
         photo_textures.build(tmp_path, photos=("moon",))
     with pytest.raises(DataError, match="size 16"):
         photo_textures.build(tmp_path, size=16)
+    for contrast in (0, 1.5):
+        with pytest.raises(DataError, match=r"contrast .*\(0, 1\]"):
+            photo_textures.build(tmp_path, contrast=contrast)
 
 
 def test_abs_data_photos_writes_every_photo_and_prints_the_summary(tmp_path: Path, capsys) -> None:
     from cli.main import main
 
-    assert main(["data", "photos", str(tmp_path), "--size", "32", "--seed", "1"]) == 0
+    assert main(["data", "photos", str(tmp_path), "--size", "32", "--seed", "1", "--contrast", "0.5"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["categories"] == list(photo_textures.PHOTOS) and summary["seed"] == 1
+    assert summary["contrast"] == 0.5
     for name in photo_textures.PHOTOS:
         train = list((tmp_path / name / "train" / "good").glob("*.png"))
         assert len(train) == summary["counts"]["train_good"]
