@@ -217,7 +217,11 @@ def _plan(args: argparse.Namespace, root: Path) -> Plan:
     default = ["brick"] if args.quick else list(photo_textures.PHOTOS)  # the held-out one is added
     photos = args.photos.split(",") if args.photos else default
     tuned = [p for p in photos if p != held_out]
-    plan = Plan(root, tuned, held_out, chosen, seed=args.seed, overrides=parse_overrides(args.set), **budget)
+    evaluators = tuple(args.evaluators.split(","))
+    if set(evaluators) - set(EVALUATORS):
+        raise SystemExit(f"--evaluators {args.evaluators!r}: accepted a choice of {', '.join(EVALUATORS)}")
+    plan = Plan(root, tuned, held_out, chosen, seed=args.seed, overrides=parse_overrides(args.set),
+                evaluators=evaluators, **budget)  # fmt: skip
     if args.sweep_only:
         if not args.sweep:
             raise SystemExit("--sweep-only needs --sweep METHOD.PARAM=V1,V2,...")
@@ -250,6 +254,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="data, pretraining and evaluation seed")
     parser.add_argument("--rd4ad-epochs", type=int, help=f"default {FULL['rd4ad_epochs']}")
     parser.add_argument("--pretrainers", help="comma-separated (default: every registered one that fits)")
+    parser.add_argument("--evaluators", default=",".join(EVALUATORS), help="comma-separated (default: all)")
     parser.add_argument("--photos", help=f"comma-separated, of {', '.join(photo_textures.PHOTOS)} (all)")
     parser.add_argument("--held-out", default="gravel", help="the photo kept out of tuning ('' for none)")
     parser.add_argument("--contrast", type=float, default=1.0, help="planted defects' strength, (0, 1]")
