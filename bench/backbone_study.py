@@ -240,9 +240,9 @@ def _report(args: argparse.Namespace, plan: Plan, counts: dict[str, int], study:
     if args.out:
         setup = {"command": " ".join(["python bench/backbone_study.py", *sys.argv[1:]]), "quick": args.quick,
                  "steps": plan.steps, "size": plan.size, "batch_size": plan.batch_size, "seed": plan.seed,
-                 "tuned": plan.tuned, "held_out": plan.held_out, "rd4ad_epochs": plan.rd4ad_epochs,
-                 "skipped": plan.skipped, "sweep": args.sweep, "counts": counts,
-                 "contrast": args.contrast}  # fmt: skip
+                 "tuned": plan.tuned, "held_out": plan.held_out, "skipped": plan.skipped, "sweep": args.sweep,
+                 "counts": counts, "contrast": args.contrast,
+                 "rd4ad_epochs": plan.rd4ad_epochs if "rd4ad" in plan.evaluators else None}  # fmt: skip
         study_report.write_section(args.out, study_report.section(setup, study["figures"], study["table"],
                                                                   study["sweep"]))  # fmt: skip
 

@@ -74,7 +74,7 @@ def section(
         f"`{setup['command']}`: {setup['steps']} pretraining steps at {setup['size']} px, batch "
         f"{setup['batch_size']}, seed {setup['seed']}; tuned photos {', '.join(tuned)}; held-out photo "
         f"{held_out or 'none'}; per photo {setup['counts']}; defect contrast {setup['contrast']}; "
-        f"RD4AD {setup['rd4ad_epochs']} epochs. Skipped: "
+        f"{f'RD4AD {epochs} epochs' if (epochs := setup['rd4ad_epochs']) else 'PaDiM only'}. Skipped: "
         f"{', '.join(f'{k} ({v})' for k, v in setup['skipped'].items()) or 'none'}.",
         "",
         markdown_table(figures, columns),
