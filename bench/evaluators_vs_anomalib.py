@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--arch", default="resnet18")
     parser.add_argument("--weights", default="random", help="random (seeded, saved once), imagenet or PATH")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="*", help="several seeds, each a run of its own (the "
+                        "random weights and every start drawn anew), then the AUROCs' mean over them")
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per run (0: torch's default)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (times: fastest, peak: largest)")
@@ -219,19 +221,34 @@ def run_parent(args: argparse.Namespace) -> None:
     categories = args.categories or found_categories(root)[:2]
     missing = anomalib_missing()
     impls = IMPLS if missing is None else ("ours",)
+    per_seed = {}
+    for seed in args.seeds or [args.seed]:
+        seed_args = argparse.Namespace(**{**vars(args), "seed": seed})
+        runs = run_rounds(seed_args, methods, categories, impls, root)
+        for method in methods:
+            report(method, {key[1:]: rows for key, rows in runs.items() if key[0] == method}, categories,
+                   missing, seed_args)
+        per_seed[seed] = {key: best(rows) for key, rows in runs.items()}
+    if len(per_seed) > 1 and missing is None:
+        for method in methods:
+            report_seeds(method, per_seed, categories, args)
+
+
+def run_rounds(args: argparse.Namespace, methods: list[str], categories: list[str], impls: tuple[str, ...],
+               root: Path) -> dict[tuple[str, str, str], list[dict]]:
+    """`args.repeats` rounds of every method, category and implementation once each, on `args.seed`'s
+    weights: the rows by (method, category, impl)."""
+    runs: dict[tuple[str, str, str], list[dict]] = {}
     with tempfile.TemporaryDirectory() as folder:
         weights = prepare_weights(args, Path(folder))
-        runs: dict[tuple[str, str, str], list[dict]] = {}
-        for _ in range(args.repeats):  # rounds: every method, category and implementation once each
+        for _ in range(args.repeats):
             for method in methods:
                 for category in categories:
                     for impl in impls:
                         row = run_subprocess(args, method, impl, category, root, weights)
                         runs.setdefault((method, category, impl), []).append(row)
-                        print(json.dumps({"run": row}), flush=True)
-    for method in methods:
-        report(method, {key[1:]: rows for key, rows in runs.items() if key[0] == method}, categories, missing,
-               args)
+                        print(json.dumps({"run": {**row, "seed": args.seed}}), flush=True)
+    return runs
 
 
 def run_subprocess(args: argparse.Namespace, method: str, impl: str, category: str, root: Path,
@@ -262,7 +279,7 @@ def report(method: str, runs: dict[tuple[str, str], list[dict]], categories: lis
            args: argparse.Namespace) -> None:
     """One JSON line per figure and category (and their mean): ours, anomalib, and how they compare."""
     setting = {"device": args.device, "size": args.size, "crop": args.crop, "arch": args.arch,
-               "weights": args.weights, "repeats": args.repeats}
+               "weights": args.weights, "repeats": args.repeats, "seed": args.seed}
     rows = {key: best(value) for key, value in runs.items()}
     for category in categories + ["mean"]:
         names = categories if category == "mean" else [category]
@@ -280,6 +297,32 @@ def report(method: str, runs: dict[tuple[str, str], list[dict]], categories: lis
             if missing is not None:
                 line["anomalib_unavailable"] = missing
             print(json.dumps(line), flush=True)
+
+
+def report_seeds(method: str, per_seed: dict[int, dict], categories: list[str],
+                 args: argparse.Namespace) -> None:
+    """One JSON line per AUROC figure and category (and their mean) over the seeds: each side's mean, the
+    difference of the means, its standard error, and the per-seed differences (one training run's AUROC
+    moves with its seed far more than two implementations differ)."""
+    import statistics
+
+    seeds = sorted(per_seed)
+    for category in categories + ["mean"]:
+        names = categories if category == "mean" else [category]
+        for key in AUROC_FIGURES:
+            sides = {impl: [_mean([per_seed[s][(method, name, impl)][key] for name in names]) for s in seeds]
+                     for impl in IMPLS}
+            if any(value is None for values in sides.values() for value in values):
+                continue
+            differences = [t - o for o, t in zip(sides["ours"], sides["anomalib"], strict=True)]
+            print(json.dumps({
+                "method": method, "figure": key, "category": category, "over_seeds": seeds,
+                "ours": statistics.fmean(sides["ours"]), "anomalib": statistics.fmean(sides["anomalib"]),
+                "anomalib_minus_ours": statistics.fmean(differences),
+                "standard_error": statistics.stdev(differences) / len(differences) ** 0.5,
+                "anomalib_minus_ours_per_seed": differences, "device": args.device, "size": args.size,
+                "crop": args.crop, "arch": args.arch, "weights": args.weights,
+            }), flush=True)
 
 
 def _comparison(key: str) -> str:
