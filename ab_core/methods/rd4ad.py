@@ -20,11 +20,11 @@ from ab_core.components.encoder import (
     to_nhwc,
 )
 from ab_core.components.feature_cache import FEATURE_CACHE_MB, plan_epochs
-from ab_core.components.low_precision import with_cast_weights
+from ab_core.components.low_precision import native_bf16, with_cast_weights
 from ab_core.components.optim import AdamInBackward
 from ab_core.components.reverse_distillation import DECODER_BLOCKS, MirroredDecoder, OneClassBottleneck
 from ab_core.contracts import Batch, BuildContext
-from ab_core.errors import DataError
+from ab_core.errors import DataError, SpecError
 from ab_core.models.backbone import ResNetBackbone
 from ab_core.params import StrictModel
 from ab_core.registry import register
@@ -39,9 +39,9 @@ class Rd4adParams(StrictModel):
     blur_sigma: float = Field(4.0, ge=0, le=32)
     precision: Literal["float32", "bfloat16"] = Field(
         "float32", description="bfloat16: teacher, bottleneck and decoder under bf16 autocast (AVX-512 BF16, "
-        "AMX CPUs, GPUs: about 1.8x faster, 0.6x the memory), loss and maps in float32; its training follows "
-        "another path than float32's (image AUROC up to 0.09 apart on a category), so compare backbones "
-        "at one precision"
+        "AMX CPUs, GPUs: about 1.8x faster, 0.6x the memory; refused where bf16 is emulated), loss and maps "
+        "in float32; its training follows another path than float32's (image AUROC up to 0.09 apart on a "
+        "category), so compare backbones at one precision"
     )
 
 
@@ -234,5 +234,11 @@ def _replayed(store: list[Tensor], plan: list[list[Tensor]]) -> Iterator[Iterato
 @register("evaluate", Rd4adParams, "RD4AD: reverse distillation into a one-class bottleneck and decoder",
           archs=tuple(DECODER_BLOCKS))
 def build(params: Rd4adParams, ctx: BuildContext) -> Rd4adEvaluator:
+    if params.precision == "bfloat16" and not native_bf16(ctx.device):
+        raise SpecError([
+            "method.precision: 'bfloat16' needs native bf16 (a CPU with AVX-512 BF16 or AMX, or a GPU); this "
+            f"{ctx.device.type} emulates it, several times slower than float32 (7x on a 2-core EPYC without "
+            "AVX-512): use 'float32'"
+        ])
     model = ReverseDistillation(frozen_backbone(ctx), params.blur_sigma, params.precision == "bfloat16")
     return Rd4adEvaluator(model.to(ctx.device), params, ctx)

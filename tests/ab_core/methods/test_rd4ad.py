@@ -171,9 +171,19 @@ def test_rd4ad_nhwc_chunked_maps_and_adam_in_backward_follow_the_plain_nchw_loop
     assert float(sizes[0]) == pytest.approx(float(sizes[1]), rel=1e-2)  # the same step lengths: lr, betas
 
 
-def test_rd4ad_in_bfloat16_trains_in_bf16_yet_its_loss_and_maps_are_float32_and_close_to_float32s():
+def test_rd4ad_refuses_bfloat16_where_the_device_only_emulates_it(monkeypatch):
+    from ab_core.errors import SpecError
+
+    monkeypatch.setattr("ab_core.methods.rd4ad.native_bf16", lambda device: False)
+    with pytest.raises(SpecError, match=r"method\.precision: 'bfloat16' needs native bf16.*use 'float32'"):
+        build(Rd4adParams(epochs=1, precision="bfloat16"), make_ctx())
+    assert build(Rd4adParams(epochs=1), make_ctx()).model.autocast_bf16 is False  # float32 runs anywhere
+
+
+def test_rd4ad_in_bfloat16_trains_in_bf16_yet_its_loss_and_maps_are_float32_and_near_float32s(monkeypatch):
     from ab_core.methods.rd4ad import train_step
 
+    monkeypatch.setattr("ab_core.methods.rd4ad.native_bf16", lambda device: True)  # emulated: the same values
     images = (batches(1, 4, 64)[0].images.float() / 255 - 0.45) / 0.22
     runs = {}
     for precision in ("float32", "bfloat16"):
