@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from ab_core.data.photo_textures import build
-from bench.recipe_seeds import paired, seeds_arg
+from bench.recipe_seeds import main, paired, seeds_arg
 
 
 def test_seeds_read_as_ranges_and_lists() -> None:
@@ -25,11 +26,15 @@ def test_the_lead_is_the_mean_paired_difference_with_its_standard_error() -> Non
 
 
 def test_two_seeds_of_a_two_step_recipe_print_pairs_and_the_lead(tmp_path, capsys) -> None:
-    from bench.recipe_seeds import main
-
     root = tmp_path / "photos"
     build(root, photos=("brick", "grass"), train=8, test_good=2, test_per_defect=1)
-    assert main(["--root", str(root), "--tuned", "brick", "--held-out", "grass", "--seeds", "0-1",
+    recipe = tmp_path / "recipe.yaml"  # relative position: the cheapest pretext at 128 px
+    recipe.write_text(yaml.safe_dump({
+        "kind": "pretrain",
+        "method": {"method": "relative_position", "patch_size": 30, "gap": 15, "jitter": 3},
+        "data": {"dataset": "mvtec", "root": "unused", "resize": 128, "crop": 128, "batch_size": 16}}))
+    assert main(["--recipe", str(recipe), "--root", str(root), "--tuned", "brick", "--held-out", "grass",
+                 "--seeds", "0-1",
                  "--steps", "2", "--n-features", "20", "--work", str(tmp_path / "work")]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     per_seed = [row for row in rows if "seed" in row]
