@@ -5,7 +5,9 @@ seed s the recipe starts from random init's seed-s weights and PaDiM draws the s
 seed is a pair. In-process through `ab_core` (`abs run`'s path), on the photo-texture set (`abs data
 photos`, --contrast) or any MVTec root (--root). One JSON line per seed and backbone, then one per
 figure: both means over the seeds, the recipe's mean lead (the mean paired difference), its standard
-error, the seeds it wins and the per-seed leads.
+error, the seeds it wins and the per-seed leads; the figures are each photo's image AUROC, the means
+(tuned, held out, all) and, per photo and defect type, its test/<defect>/ crops against the good ones
+("brick/patch": where a lead comes from).
 
     .venv/bin/python bench/recipe_seeds.py --contrast 0.5 --seeds 0-19          # the recipe, 20 seeds
     .venv/bin/python bench/recipe_seeds.py --steps 50 --seeds 0-9 --threads 1   # at another budget
@@ -14,6 +16,7 @@ error, the seeds it wins and the per-seed leads.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import sys
@@ -24,9 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ab_core.data import photo_textures  # noqa: E402
+from ab_core.evaluation.metrics import auroc  # noqa: E402
 from ab_core.runner import run  # noqa: E402
 from ab_core.specs import parse_spec, read_spec_file  # noqa: E402
 
@@ -55,8 +60,21 @@ def image_aurocs(result: dict[str, Any]) -> dict[str, float]:
     return {name: figures["image_auroc"] for name, figures in result["categories"].items()}
 
 
+def defect_aurocs(scores_csv: Path, category: str) -> dict[str, float]:
+    """'<category>/<defect>': image AUROC of that defect's test crops against the good ones, read from an
+    evaluation's scores.csv (MVTec layout: the defect is the image's folder)."""
+    rows = list(csv.DictReader(scores_csv.open()))
+    good = [float(row["image_score"]) for row in rows if row["label"] == "0"]
+    by_defect: dict[str, list[float]] = {}
+    for row in rows:
+        if row["label"] == "1":
+            by_defect.setdefault(Path(row["path"]).parent.name, []).append(float(row["image_score"]))
+    return {f"{category}/{defect}": auroc(np.r_[np.zeros(len(good)), np.ones(len(bad))], np.r_[good, bad])
+            for defect, bad in sorted(by_defect.items())}
+
+
 def figures(aurocs: dict[str, float], tuned: list[str], held_out: list[str]) -> dict[str, float]:
-    """Per photo, then the means: tuned, held out (when any), all."""
+    """Per photo (and photo/defect), then the photos' means: tuned, held out (when any), all."""
     groups = {"tuned": tuned, "held_out": held_out, "all": tuned + held_out}
     return aurocs | {group: statistics.fmean(aurocs[name] for name in names)
                      for group, names in groups.items() if names}
@@ -77,10 +95,14 @@ def one_seed(recipe: dict[str, Any], root: Path, categories: list[str], seed: in
     pretrain = parse_spec(recipe | {"data": recipe["data"] | {"root": str(root)}, "seed": seed})
     checkpoint = run(pretrain, work / f"s{seed}" / "pretrain", device="cpu")["checkpoint"]
     weights = {"random_init": "none", "recipe": str(Path(checkpoint) / "backbone.pt")}
-    return {backbone: image_aurocs(run(parse_spec(padim_spec(root, categories, weights[backbone], seed, size,
-                                                             n_features)),
-                                       work / f"s{seed}" / backbone, device="cpu"))
-            for backbone in BACKBONES}
+    pair = {}
+    for backbone in BACKBONES:
+        out = work / f"s{seed}" / backbone
+        spec = parse_spec(padim_spec(root, categories, weights[backbone], seed, size, n_features))
+        pair[backbone] = image_aurocs(run(spec, out, device="cpu"))
+        for category in categories:
+            pair[backbone] |= defect_aurocs(out / category / "scores.csv", category)
+    return pair
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = figures(aurocs, tuned, held_out)
                 per_seed[backbone].append(row)
                 print(json.dumps({"seed": seed, "backbone": backbone, "image_auroc": row}), flush=True)
-    for figure in per_seed["recipe"][0]:
+    for figure in per_seed["recipe"][0]:  # the means last
         print(json.dumps({"figure": f"{figure}_image_auroc", "over_seeds": args.seeds,
                           "recipe": str(args.recipe), "steps": recipe["schedule"].get("steps"),
                           "contrast": args.contrast if args.root is None else None}

@@ -41,7 +41,12 @@ def test_two_seeds_of_a_two_step_recipe_print_pairs_and_the_lead(tmp_path, capsy
     assert [(row["seed"], row["backbone"]) for row in per_seed] == [
         (0, "random_init"), (0, "recipe"), (1, "random_init"), (1, "recipe")]
     assert per_seed[0]["image_auroc"] != per_seed[2]["image_auroc"]  # another seed, another backbone
-    lead = {row["figure"]: row for row in rows if "figure" in row}["tuned_image_auroc"]
+    defects = {name for name in per_seed[0]["image_auroc"] if "/" in name}
+    assert defects == {f"{photo}/{defect}" for photo in ("brick", "grass")
+                       for defect in ("crack", "patch", "scratch", "spot")}
+    summary = {row["figure"]: row for row in rows if "figure" in row}
+    assert "brick/patch_image_auroc" in summary and "held_out_image_auroc" in summary
+    lead = summary["tuned_image_auroc"]
     recipe = [row["image_auroc"]["tuned"] for row in per_seed if row["backbone"] == "recipe"]
     assert lead["recipe"] == pytest.approx(sum(recipe) / 2)
     assert lead["per_seed"] == pytest.approx(
