@@ -47,7 +47,7 @@ def test_two_seeds_of_a_two_step_recipe_print_pairs_and_the_lead(tmp_path, capsy
     summary = {row["figure"]: row for row in rows if "figure" in row}
     assert "brick/patch_image_auroc" in summary and "held_out_image_auroc" in summary
     lead = summary["tuned_image_auroc"]
-    recipe = [row["image_auroc"]["tuned"] for row in per_seed if row["backbone"] == "recipe"]
-    assert lead["recipe"] == pytest.approx(sum(recipe) / 2)
+    recipe_tuned = [row["image_auroc"]["tuned"] for row in per_seed if row["backbone"] == "recipe"]
+    assert lead["recipe"] == pytest.approx(sum(recipe_tuned) / 2)
     assert lead["per_seed"] == pytest.approx(
         [per_seed[i + 1]["image_auroc"]["tuned"] - per_seed[i]["image_auroc"]["tuned"] for i in (0, 2)])
